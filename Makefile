@@ -1,0 +1,38 @@
+# reinforce-lab: every target creates .venv and installs the pinned dependencies when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS := mujoco,box2d,video,report,sweeps,test
+ARGS   ?=
+EXP    ?=
+
+.PHONY: install train test test-slow bench reproduce clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo ">> installing pinned dependencies into $(VENV) (first time: about a minute)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/rlab-train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+reproduce: $(STAMP)
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<name>  (one of: $$(ls experiments))"; exit 2; }
+	@test -x experiments/$(EXP)/run.sh || { echo "error: EXP=$(EXP) is not an experiment; allowed: $$(ls experiments | tr '\n' ' ')"; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash experiments/$(EXP)/run.sh
+
+clean:
+	rm -rf outputs multirun .pytest_cache

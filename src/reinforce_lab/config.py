@@ -1,0 +1,159 @@
+"""From a Hydra config to objects, for the entry points: validation first, then builders.
+
+Only the entry points (train/eval/report) and this module read ``DictConfig``; every
+object below them takes typed arguments. Validation runs before anything is created (no
+W&B run, no checkpoint), and every problem is one line naming the key, the value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from importlib import resources
+from typing import Any, Sequence
+
+import gymnasium as gym
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from .envs import make_vec_env
+from .policies import Policy, mlp
+from .update import ADVANTAGES
+
+CONFIG_PACKAGE = "reinforce_lab.conf"
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: ``key=value`` and what is allowed, on one line."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value} is not allowed; allowed: {allowed}")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, from the installed config tree."""
+    node = resources.files(CONFIG_PACKAGE)
+    for part in group.split("/"):
+        node = node / part
+    if not node.is_dir():
+        return []
+    return sorted(p.name[:-5] for p in node.iterdir() if p.name.endswith(".yaml"))
+
+
+def check_group_choices(overrides: Sequence[str]) -> None:
+    """Reject ``group=option`` command-line overrides naming an option that does not exist.
+
+    Hydra would also reject them, but with a multi-line message; this names the allowed
+    options on one line. Sweeps (``env=a,b``) are checked element by element.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except Exception:  # malformed overrides: Hydra reports those itself
+        return
+    for ov in parsed:
+        group = ov.key_or_group
+        if ov.is_delete() or ov.package or group.startswith("hydra"):
+            continue
+        options = group_options(group)
+        if not options:
+            continue
+        values = list(ov.sweep_string_iterator()) if ov.is_sweep_override() else [ov.value()]
+        for value in values:
+            if isinstance(value, str) and value not in options and "*" not in value and value != "null":
+                raise ConfigError(group, value, ", ".join(options))
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values every run depends on; raises :class:`ConfigError`."""
+    env_id = cfg.env.id
+    try:
+        gym.spec(env_id)
+    except gym.error.Error:
+        close = difflib.get_close_matches(str(env_id), list(gym.registry), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (e.g. CartPole-v1, Pendulum-v1)"
+        raise ConfigError("env.id", env_id, "a registered gymnasium id" + hint) from None
+    _check_int("env.num_envs", cfg.env.num_envs, 1)
+    _check_int("algo.episodes_per_update", cfg.algo.episodes_per_update, 1)
+    _check_int("seed", cfg.seed, 0)
+    _check_range("algo.gamma", cfg.algo.gamma, 0.0, 1.0)
+    _check_positive("optimizer.lr", cfg.optimizer.get("lr"))
+    if cfg.algo.advantage not in ADVANTAGES:
+        raise ConfigError("algo.advantage", cfg.algo.advantage, ", ".join(ADVANTAGES))
+    if cfg.algo.advantage != "return" and cfg.algo.get("baseline_lr") is not None:
+        _check_positive("algo.baseline_lr", cfg.algo.baseline_lr)
+    if float(cfg.algo.get("entropy_coef") or 0.0) < 0:
+        raise ConfigError("algo.entropy_coef", cfg.algo.entropy_coef, "a number ≥ 0")
+    for key in ("max_env_steps", "max_episodes"):
+        if cfg.train.get(key) is not None:
+            _check_int(f"train.{key}", cfg.train[key], 1)
+    if cfg.train.get("max_env_steps") is None and cfg.train.get("max_episodes") is None:
+        raise ConfigError("train.max_env_steps", None, "a positive budget (or set train.max_episodes)")
+    _check_device(cfg.device)
+    if cfg.loss.name == "update_rule":
+        target = str(cfg.optimizer.get("_target_", ""))
+        extras = {k: cfg.optimizer.get(k) for k in ("momentum", "weight_decay", "dampening") if cfg.optimizer.get(k)}
+        if target != "torch.optim.SGD" or extras or cfg.optimizer.get("nesterov"):
+            raise ConfigError("optimizer", f"{target.rsplit('.', 1)[-1]}{extras or ''}",
+                              "sgd without momentum/weight_decay (loss=update_rule is the literal "
+                              "rule θ ← θ + α·Ψ·∇ln π, i.e. plain SGD with step size optimizer.lr)")
+
+
+def _check_int(key: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(key, value, f"an integer ≥ {low}")
+
+
+def _check_range(key: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(key, value, f"a number in [{low:g}, {high:g}]")
+
+
+def _check_positive(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(key, value, "a number > 0")
+
+
+def _check_device(device: DictConfig) -> None:
+    if device.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", device.name, "cpu, auto (no CUDA GPU is visible to torch here)")
+    if device.accelerator == "mps" and not (torch.backends.mps.is_available()):
+        raise ConfigError("device", device.name, "cpu, auto (Apple MPS is not available here)")
+
+
+# ---------------------------------------------------------------------------- builders
+def build_envs(cfg: DictConfig, num_envs: int | None = None) -> gym.vector.VectorEnv:
+    """The run's vector env (``env`` group)."""
+    kwargs = {} if cfg.env.get("kwargs") is None else OmegaConf.to_container(cfg.env.kwargs, resolve=True)
+    return make_vec_env(cfg.env.id, num_envs or cfg.env.num_envs, cfg.env.get("max_episode_steps"),
+                        cfg.env.get("vectorization", "sync"), **kwargs)
+
+
+def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space) -> Policy:
+    """The policy (``policy`` group) for these spaces."""
+    try:
+        return instantiate(cfg.policy, observation_space=observation_space, action_space=action_space,
+                           _convert_="all")
+    except Exception as exc:  # hydra wraps the ValueError from make_policy
+        cause = exc.__cause__ or exc
+        if isinstance(cause, ValueError):
+            key, _, rest = str(cause).partition("=")
+            value, _, allowed = rest.partition("; allowed: ")
+            raise ConfigError(key, value, allowed or str(cause)) from None
+        raise
+
+
+def build_value_fn(cfg: DictConfig, observation_space: gym.Space) -> torch.nn.Module:
+    """v̂(s, w): an MLP with the policy's hidden sizes (or ``algo.value_hidden_sizes``)."""
+    hidden = cfg.algo.get("value_hidden_sizes") or cfg.policy.get("hidden_sizes") or (64, 64)
+    obs_dim = int(torch.tensor(observation_space.shape).prod())
+    return mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"))
+
+
+def build_optimizer(cfg: DictConfig, lr: float | None = None) -> functools.partial:
+    """The ``optimizer`` group as a partial ``torch.optim`` constructor (lr overridable)."""
+    return instantiate(cfg.optimizer, **({"lr": lr} if lr is not None else {}))

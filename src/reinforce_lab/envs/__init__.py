@@ -1,0 +1,63 @@
+"""Environment construction: one function builds the vector env every run uses.
+
+Episode boundaries must be exact: gymnasium 1.x vector envs auto-reset on the *next* step
+by default (that step returns the reset observation with reward 0 and ignores the
+action), which silently glues two episodes together if one is not careful. We use
+``AutoresetMode.SAME_STEP``: the step that ends an episode returns the first observation
+of the next one, and the true final observation is in ``info["final_obs"]``. Every
+transition therefore belongs to exactly one episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+
+from .short_corridor import OPTIMAL_START_VALUE, ShortCorridorEnv, start_value
+
+SHORT_CORRIDOR_ID = "ShortCorridor-v0"
+
+if SHORT_CORRIDOR_ID not in gym.registry:
+    gym.register(id=SHORT_CORRIDOR_ID, entry_point=ShortCorridorEnv, max_episode_steps=1000)
+
+
+def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None,
+             **kwargs: Any) -> gym.Env:
+    """One wrapped environment: flat float observations, clipped continuous actions.
+
+    ``ClipAction`` clips what the *environment* receives; the policy's log-probability is
+    taken of the unclipped action it sampled (see :class:`reinforce_lab.policies.GaussianPolicy`).
+    """
+    env = gym.make(env_id, max_episode_steps=max_episode_steps, render_mode=render_mode, **kwargs)
+    if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
+        env = gym.wrappers.FlattenObservation(env)  # e.g. Discrete states → one-hot
+    if isinstance(env.action_space, gym.spaces.Box):
+        env = gym.wrappers.ClipAction(env)
+    return env
+
+
+def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = None,
+                 vectorization: str = "sync", **kwargs: Any) -> VectorEnv:
+    """``num_envs`` copies of :func:`make_env` in a same-step auto-resetting vector env.
+
+    Args:
+        env_id: a registered gymnasium id.
+        num_envs: number of copies stepped together.
+        max_episode_steps: time limit (None: the registered default).
+        vectorization: ``sync`` (one process; best for cheap envs) or ``async`` (subprocesses).
+        **kwargs: passed to ``gym.make``.
+    """
+    fns: list[Callable[[], gym.Env]] = [
+        lambda: make_env(env_id, max_episode_steps=max_episode_steps, **kwargs) for _ in range(num_envs)
+    ]
+    if vectorization == "sync":
+        return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    if vectorization == "async":
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
+
+
+__all__ = ["make_env", "make_vec_env", "ShortCorridorEnv", "SHORT_CORRIDOR_ID", "start_value",
+           "OPTIMAL_START_VALUE"]

@@ -1,0 +1,78 @@
+"""Short corridor with switched actions: Sutton & Barto (2018), Example 13.1.
+
+Four states in a row, the right-most terminal. Reward −1 on every step. In the first and
+third states ``right`` moves right and ``left`` moves left (``left`` in the first state
+bumps into the wall and stays); in the second state the actions are *reversed*. The
+agent cannot tell the states apart (every observation is the same constant feature), so
+the best it can do is a stochastic policy: with π(right) = p the start-state value is
+``v(s0) = (2p − 4) / (p (1 − p))``, maximal at ``p = 2 − √2 ≈ 0.586`` where
+``v*(s0) ≈ −11.66`` (see :func:`start_value`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+LEFT, RIGHT = 0, 1
+GOAL = 3
+
+
+def start_value(p_right: float) -> float:
+    """Exact ``v_π(s0)`` of the policy that goes right with probability ``p_right`` (γ = 1)."""
+    if not 0.0 < p_right < 1.0:
+        return -math.inf
+    return (2.0 * p_right - 4.0) / (p_right * (1.0 - p_right))
+
+
+OPTIMAL_P_RIGHT = 2.0 - math.sqrt(2.0)
+OPTIMAL_START_VALUE = start_value(OPTIMAL_P_RIGHT)  # ≈ −11.657
+
+
+class ShortCorridorEnv(gym.Env):
+    """S&B Example 13.1 as a gymnasium environment.
+
+    Args:
+        observe_state: when false (the book's setting) every observation is ``[1.0]``, so
+            the states are aliased; when true the observation is the one-hot state, which
+            makes the task trivially solvable by a state-dependent policy.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(self, observe_state: bool = False, render_mode: str | None = None) -> None:
+        self.observe_state = bool(observe_state)
+        dim = 3 if self.observe_state else 1
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.render_mode = render_mode
+        self.state = 0
+
+    def _obs(self) -> np.ndarray:
+        if not self.observe_state:
+            return np.ones(1, dtype=np.float32)
+        obs = np.zeros(3, dtype=np.float32)
+        obs[min(self.state, 2)] = 1.0
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.state = 0
+        return self._obs(), {"state": self.state}
+
+    def step(self, action: int):
+        if not self.action_space.contains(int(action)):
+            raise ValueError(f"action={action!r}; allowed: 0 (left), 1 (right)")
+        move = 1 if int(action) == RIGHT else -1
+        if self.state == 1:
+            move = -move  # the second state reverses the actions
+        self.state = max(0, self.state + move)
+        terminated = self.state == GOAL
+        return self._obs(), -1.0, terminated, False, {"state": self.state}
+
+    def render(self) -> str:
+        cells = ["A" if i == self.state else "." for i in range(3)] + ["G"]
+        return " ".join(cells)

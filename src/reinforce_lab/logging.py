@@ -1,0 +1,93 @@
+"""Run records: the W&B run (offline unless the user has a key), ``summary.json`` and the closing message.
+
+W&B conventions (../shared/design.md): project ``reinforce-lab``; offline unless
+``WANDB_MODE`` is set or an API key is available (``WANDB_API_KEY`` or a ``~/.netrc``
+entry for the W&B host); ``env_step`` is the x-axis of every ``train/*`` and ``eval/*``
+metric; one run per job, always finished. API keys are never read into the config,
+printed or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+SUMMARY_FILE = "summary.json"
+
+
+def wandb_mode(requested: str | None = None) -> str:
+    """``offline``/``online``/``disabled``: the config's choice, then ``WANDB_MODE``, then key presence."""
+    if requested:
+        return str(requested)
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if has_wandb_key() else "offline"
+
+
+def has_wandb_key() -> bool:
+    """True when W&B could authenticate without a prompt (the key itself is never returned)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def setup_wandb_run(run: Any) -> None:
+    """Declare ``env_step`` as the x-axis of the contract's metrics."""
+    run.define_metric("env_step")
+    for pattern in ("train/*", "eval/*"):
+        run.define_metric(pattern, step_metric="env_step")
+
+
+def wandb_run_dir(run: Any) -> Path:
+    """The local folder of a W&B run (``.../wandb/offline-run-…``), what ``wandb sync``/``leet`` take."""
+    return Path(run.dir).parent
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write ``summary.json`` atomically (a crash mid-write never leaves half a file)."""
+    path = Path(run_dir) / SUMMARY_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_finite(summary), indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def closing_message(run_dir: Path, summary: dict[str, Any], mode: str | None) -> str:
+    """The few lines printed at the end of a run: results, files, how to look at W&B."""
+    lines = [f"[rlab] status: {summary['status']} ({summary.get('stop_reason') or 'budget spent'})"]
+    fr = summary.get("final_return")
+    fr_txt = "n/a" if fr is None else f"{fr:.2f}"
+    lines.append(f"[rlab] final return (mean of last {summary.get('final_window', 100)} episodes): {fr_txt}"
+                 f" after {summary['episodes']:,} episodes / {summary['env_steps']:,} env steps"
+                 f" in {summary['wall_s']:.1f} s ({summary['env_steps_per_s']:,.0f} steps/s)")
+    if summary.get("target_return") is not None:
+        solved = summary.get("solved_at_episode")
+        lines.append(f"[rlab] target {summary['target_return']}: "
+                     + (f"reached at episode {solved}" if solved else "not reached"))
+    lines.append(f"[rlab] run folder: {run_dir}  (episodes.csv, summary.json, checkpoints/last.ckpt)")
+    wdir = summary.get("wandb_run_dir")
+    if wdir:
+        lines.append(f"[rlab] W&B run ({mode}): {wdir}")
+        if mode == "offline":
+            lines.append(f"[rlab]   look at it: wandb leet {wdir}   upload it: wandb sync {wdir}")
+    return "\n".join(lines)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

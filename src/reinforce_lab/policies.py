@@ -1,0 +1,204 @@
+"""Policies π(a|s, θ): categorical for ``Discrete`` actions, diagonal Gaussian for ``Box``.
+
+Every policy exposes the same four methods, so losses never branch on the action type:
+``distribution(obs)``, ``log_prob(obs, actions)``, ``nll(obs, actions)`` (the
+cross-entropy / negative log-likelihood of the taken action, computed by the library
+loss that people usually reach for) and ``entropy(obs)``. :func:`make_policy` is the one
+place that dispatches on the action space (as in Stable-Baselines3).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
+
+
+def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str = "tanh") -> nn.Sequential:
+    """A plain multilayer perceptron ``in → hidden... → out`` (no activation on the output)."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation={activation!r}; allowed: {', '.join(_ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    last = in_dim
+    for h in hidden_sizes:
+        layers += [nn.Linear(last, int(h)), _ACTIVATIONS[activation]()]
+        last = int(h)
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Policy(nn.Module):
+    """Interface of every policy; ``obs`` is ``[..., obs_dim]``."""
+
+    discrete: bool
+
+    def distribution(self, obs: Tensor) -> Distribution:
+        raise NotImplementedError
+
+    def log_prob(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """``ln π(A|S, θ)``, shape ``obs.shape[:-1]``."""
+        return self.distribution(obs).log_prob(actions)
+
+    def nll(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """Cross-entropy (discrete) / Gaussian NLL (continuous) of the taken action."""
+        raise NotImplementedError
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        """Closed-form entropy ``H(π(·|S))``, shape ``obs.shape[:-1]``."""
+        return self.distribution(obs).entropy()
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
+        """Sample an action (or take the mode when ``greedy``), without building a graph."""
+        raise NotImplementedError
+
+
+class CategoricalPolicy(Policy):
+    """Softmax in action preferences ``h(s, a, θ)`` from an MLP (S&B §13.1, eq. 13.2)."""
+
+    discrete = True
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (64, 64),
+                 activation: str = "tanh") -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, n_actions, hidden_sizes, activation)
+
+    def logits(self, obs: Tensor) -> Tensor:
+        return self.net(obs)
+
+    def distribution(self, obs: Tensor) -> Categorical:
+        return Categorical(logits=self.logits(obs))
+
+    def nll(self, obs: Tensor, actions: Tensor) -> Tensor:
+        logits = self.logits(obs)
+        flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), actions.reshape(-1).long(),
+                               reduction="none")
+        return flat.reshape(actions.shape)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
+        logits = self.logits(obs)
+        if greedy:
+            return logits.argmax(-1)
+        # Gumbel-max: one fused sample, cheaper than building a Categorical each step.
+        u = torch.rand_like(logits).clamp_(1e-20, 1.0)
+        return (logits - torch.log(-torch.log(u))).argmax(-1)
+
+
+class PreferencePolicy(CategoricalPolicy):
+    """State-independent action preferences ``h(a, θ) = θᵀx(a)`` with one-hot ``x``.
+
+    This is the book's parameterisation for the short corridor (S&B Example 13.1,
+    Fig. 13.1): ``x(s, right) = [1, 0]``, ``x(s, left) = [0, 1]`` — here ``θ[a]`` is the
+    preference of action ``a`` (0 = left, 1 = right). ``init_probs`` sets θ so that the
+    initial policy has those probabilities (e.g. π(right) = 0.05).
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, init_probs: Sequence[float] | None = None) -> None:
+        nn.Module.__init__(self)
+        if init_probs is None:
+            theta = torch.zeros(n_actions)
+        else:
+            p = torch.as_tensor(list(init_probs), dtype=torch.get_default_dtype())
+            if p.numel() != n_actions or (p <= 0).any() or abs(float(p.sum()) - 1.0) > 1e-6:
+                raise ValueError(f"policy.init_probs={list(init_probs)} must be {n_actions} positive probabilities summing to 1")
+            theta = p.log() - p.log().mean()
+        self.theta = nn.Parameter(theta)
+
+    def logits(self, obs: Tensor) -> Tensor:
+        return self.theta.expand(*obs.shape[:-1], self.theta.shape[0])
+
+
+class GaussianPolicy(Policy):
+    """Diagonal Gaussian ``N(μ(s, θ_μ), σ²)`` for continuous actions (S&B §13.7).
+
+    The mean comes from an MLP; the standard deviation from a learned state-independent
+    log-std parameter (default) or a state-dependent head (``state_dependent_std``), with
+    ``σ ≥ min_std`` so that the log-density stays finite. Actions are sampled from the
+    unbounded Gaussian and the *sampled* action is what ``log_prob`` is evaluated at; the
+    environment sees it clipped to the action bounds (gymnasium's ``ClipAction``), so
+    the gradient is the one of the distribution we actually sampled from.
+    """
+
+    discrete = False
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (64, 64),
+                 activation: str = "tanh", log_std_init: float = 0.0, min_std: float = 1e-3,
+                 state_dependent_std: bool = False) -> None:
+        super().__init__()
+        self.min_std = float(min_std)
+        self.state_dependent_std = bool(state_dependent_std)
+        out = 2 * act_dim if self.state_dependent_std else act_dim
+        self.net = mlp(obs_dim, out, hidden_sizes, activation)
+        self.act_dim = act_dim
+        if self.state_dependent_std:
+            with torch.no_grad():
+                self.net[-1].bias[act_dim:].fill_(log_std_init)
+        else:
+            self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def mean_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        out = self.net(obs)
+        if self.state_dependent_std:
+            mean, log_std = out[..., : self.act_dim], out[..., self.act_dim:]
+        else:
+            mean, log_std = out, self.log_std.expand_as(out)
+        return mean, log_std.exp().clamp_min(self.min_std)
+
+    def distribution(self, obs: Tensor) -> Independent:
+        mean, std = self.mean_std(obs)
+        return Independent(Normal(mean, std), 1)
+
+    def nll(self, obs: Tensor, actions: Tensor) -> Tensor:
+        mean, std = self.mean_std(obs)
+        per_dim = F.gaussian_nll_loss(mean, actions, std.pow(2), full=True, reduction="none",
+                                      eps=min(1e-6, self.min_std ** 2 / 2))
+        return per_dim.sum(-1)
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        _, std = self.mean_std(obs)
+        # H = Σ_i ½ ln(2πe σ_i²): closed form, no sampling.
+        return (0.5 * math.log(2 * math.pi * math.e) + std.log()).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
+        mean, std = self.mean_std(obs)
+        return mean if greedy else mean + std * torch.randn_like(mean)
+
+
+def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str = "mlp",
+                hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh",
+                log_std_init: float = 0.0, min_std: float = 1e-3, state_dependent_std: bool = False,
+                init_probs: Sequence[float] | None = None) -> Policy:
+    """Build the policy that fits ``action_space``: the one place that dispatches on it.
+
+    Args:
+        observation_space: a flat ``Box`` (or ``Discrete``, one-hot encoded by the env wrapper).
+        action_space: ``Discrete`` → :class:`CategoricalPolicy`; ``Box`` → :class:`GaussianPolicy`.
+        kind: ``mlp`` or ``preferences`` (S&B Example 13.1's state-independent softmax).
+        hidden_sizes, activation: the MLP's shape.
+        log_std_init, min_std, state_dependent_std: Gaussian settings (S&B §13.7).
+        init_probs: initial action probabilities for ``preferences``.
+    """
+    obs_dim = int(np.prod(observation_space.shape))
+    if isinstance(action_space, gym.spaces.Discrete):
+        n = int(action_space.n)
+        if kind == "preferences":
+            return PreferencePolicy(obs_dim, n, init_probs)
+        if kind != "mlp":
+            raise ValueError(f"policy.kind={kind!r}; allowed: mlp, preferences")
+        return CategoricalPolicy(obs_dim, n, hidden_sizes, activation)
+    if isinstance(action_space, gym.spaces.Box):
+        if kind != "mlp":
+            raise ValueError(f"policy.kind={kind!r} needs a Discrete action space; allowed for Box: mlp")
+        return GaussianPolicy(obs_dim, int(np.prod(action_space.shape)), hidden_sizes, activation,
+                              log_std_init, min_std, state_dependent_std)
+    raise ValueError(f"action space {action_space} is not supported; allowed: Discrete, Box")

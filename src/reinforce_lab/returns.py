@@ -1,0 +1,77 @@
+"""Returns, per-step weights and normalisation on padded episode batches.
+
+Every function here is a pure tensor function on tensors shaped ``[..., T]`` (any
+leading batch dimensions, time last) with a ``mask`` of the same shape that is 1 on real
+steps and 0 on padding after an episode ended. Sutton & Barto (2018) §13.3 define the
+return ``G_t = Σ_{k=t+1}^{T} γ^{k-t-1} R_k``; here ``rewards[..., t]`` holds ``R_{t+1}``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """Discounted reward-to-go ``G_t = r_t + γ G_{t+1}`` of every step (S&B §13.3).
+
+    Args:
+        rewards: ``[..., T]`` rewards, ``rewards[..., t]`` received after action ``A_t``.
+        mask: ``[..., T]`` 1 for real steps, 0 for padding after the episode's end.
+        gamma: discount factor γ in [0, 1].
+
+    Returns:
+        ``[..., T]`` returns, 0 on padding.
+    """
+    if rewards.shape != mask.shape:
+        raise ValueError(f"rewards {tuple(rewards.shape)} and mask {tuple(mask.shape)} differ")
+    mask = mask.to(rewards.dtype)
+    rewards = rewards * mask
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[..., 0])
+    # A reverse scan: O(T) small vector ops, each over every episode of the batch at once.
+    for t in range(rewards.shape[-1] - 1, -1, -1):
+        running = rewards[..., t] + gamma * running * mask[..., t]
+        returns[..., t] = running
+    return returns * mask
+
+
+def discount_weights(mask: Tensor, gamma: float, enabled: bool) -> Tensor:
+    """The book's per-step factor ``w_t = γ^t`` (S&B §13.3 pseudocode), or 1 when disabled.
+
+    Most deep-RL code drops γ^t (it makes late steps count almost nothing); the book keeps
+    it because it is part of the gradient of the start-state value ``v_π(s_0)``.
+
+    Args:
+        mask: ``[..., T]`` real-step mask; the weights are 0 on padding.
+        gamma: discount factor γ.
+        enabled: multiply by γ^t when true (``algo.gamma_t``).
+
+    Returns:
+        ``[..., T]`` weights.
+    """
+    mask = mask.to(torch.get_default_dtype() if not mask.is_floating_point() else mask.dtype)
+    if not enabled:
+        return mask
+    t = torch.arange(mask.shape[-1], dtype=mask.dtype, device=mask.device)
+    return mask * torch.pow(torch.as_tensor(gamma, dtype=mask.dtype), t)
+
+
+def masked_mean_std(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and (population) standard deviation of ``x`` over the real steps."""
+    mask = mask.to(x.dtype)
+    n = mask.sum().clamp_min(1.0)
+    mean = (x * mask).sum() / n
+    var = (((x - mean) * mask) ** 2).sum() / n
+    return mean, var.sqrt()
+
+
+def normalize(x: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """Standardise ``x`` to zero mean and unit std over the real steps (``algo.normalize_returns``).
+
+    Subtracting the batch mean is a constant baseline (S&B §13.4) and dividing by the std
+    is a per-update step-size scale; neither biases the direction of the gradient
+    estimate much, and together they make one learning rate work across tasks.
+    """
+    mean, std = masked_mean_std(x, mask)
+    return (x - mean) / (std + eps) * mask.to(x.dtype)

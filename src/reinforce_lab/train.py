@@ -1,0 +1,188 @@
+"""``rlab-train``: train one REINFORCE variant (or sweep with ``-m``), configured by Hydra.
+
+Examples::
+
+    rlab-train                                  # CartPole-v1, vanilla REINFORCE, W&B offline
+    rlab-train env=pendulum algo=reinforce_baseline
+    rlab-train -m seed=0,1,2 hydra/launcher=joblib
+"""
+
+from __future__ import annotations
+
+import logging as _pylogging
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from .config import ConfigError, check_group_choices, validate
+
+_T0 = time.perf_counter()
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train as ``cfg`` says, writing everything into ``run_dir``; returns the summary.
+
+    The W&B run is finished and ``summary.json`` written even when training fails.
+    """
+    import pytorch_lightning as pl
+    import torch
+
+    from . import logging as rlog
+    from .callbacks import EpisodeRecorder, Progress, TrainingBudget
+    from .config import build_envs, build_optimizer, build_policy, build_value_fn
+    from .module import ReinforceModule
+    from .rollout import EpisodeCollector
+
+    _quiet_lightning()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(cfg.train.torch_threads))
+    pl.seed_everything(int(cfg.seed), verbose=False)
+
+    envs = build_envs(cfg, min(cfg.env.num_envs, cfg.algo.episodes_per_update))
+    policy = build_policy(cfg, envs.single_observation_space, envs.single_action_space)
+    algo = cfg.algo
+    value_fn = build_value_fn(cfg, envs.single_observation_space) if algo.advantage != "return" else None
+    baseline_lr = algo.get("baseline_lr") or cfg.optimizer.lr
+    update = dict(gamma=algo.gamma, gamma_t=algo.gamma_t, normalize=algo.normalize_returns,
+                  advantage=algo.advantage, entropy_coef=algo.get("entropy_coef") or 0.0,
+                  loss_form=cfg.loss.name, sequential=bool(cfg.loss.get("sequential", False)),
+                  step_size=cfg.optimizer.lr, baseline_step_size=baseline_lr)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    module = ReinforceModule(policy, EpisodeCollector(envs, algo.episodes_per_update, seed=int(cfg.seed)),
+                             build_optimizer(cfg), value_fn, build_optimizer(cfg, lr=baseline_lr),
+                             update=update, run_config=resolved)
+
+    logger, mode = None, None
+    if cfg.logger.get("_target_"):
+        from hydra.utils import instantiate
+
+        extra: dict[str, Any] = {"save_dir": str(run_dir)}
+        if "Wandb" in str(cfg.logger._target_):
+            mode = rlog.wandb_mode(cfg.logger.get("mode"))
+            # `config` clashes with instantiate's own first parameter: pass it to the partial.
+            extra.update(mode=mode, dir=str(run_dir), config=resolved)
+            os.environ.setdefault("WANDB_SILENT", "true")
+        logger = instantiate(cfg.logger, _partial_=True)(**extra)
+    wandb_run = None
+    if mode is not None:
+        wandb_run = logger.experiment
+        rlog.setup_wandb_run(wandb_run)
+
+    recorder = EpisodeRecorder(run_dir / "episodes.csv", window=int(cfg.train.window))
+    budget = TrainingBudget(recorder, cfg.train.max_env_steps, cfg.train.max_episodes, cfg.train.target_return)
+    progress = Progress(recorder, budget, enabled=bool(cfg.train.progress))
+    trainer = pl.Trainer(
+        accelerator=cfg.device.accelerator, devices=cfg.device.devices, precision=cfg.device.precision,
+        logger=logger if logger is not None else False, callbacks=[recorder, budget, progress],
+        max_epochs=1, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
+    )
+    status, error, start = "failed", None, time.perf_counter()
+    try:
+        trainer.fit(module)
+        status = "finished"
+    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            status = "interrupted"
+        raise
+    finally:
+        wall = time.perf_counter() - start
+        recorder.close()
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        try:
+            trainer.save_checkpoint(ckpt)
+        except Exception as exc:  # noqa: BLE001 - a failed save must not hide the first error
+            print(f"[rlab] warning: could not write {ckpt}: {exc}", file=sys.stderr)
+        summary = {
+            "status": status,
+            "final_return": recorder.mean_return if recorder.recent else None,
+            "final_window": len(recorder.recent),
+            "episodes": module.episodes,
+            "env_steps": module.env_steps,
+            "wall_s": round(wall, 3),
+            "process_wall_s": round(time.perf_counter() - _T0, 3),
+            "env_steps_per_s": module.env_steps / wall if wall > 0 else 0.0,
+            "solved_at_episode": recorder.solved_at_episode,
+            "target_return": cfg.train.target_return,
+            "stop_reason": budget.stop_reason,
+            "seed": int(cfg.seed),
+            "env_id": cfg.env.id,
+            "algo": cfg.algo.name,
+            "loss": cfg.loss.name,
+            "git_commit": _git_commit(),
+            "wandb_run_dir": str(rlog.wandb_run_dir(wandb_run)) if wandb_run is not None else None,
+            "run_dir": str(run_dir),
+        }
+        if error:
+            summary["error"] = error
+        rlog.write_summary(run_dir, summary)
+        if wandb_run is not None:
+            wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
+            wandb_run.finish(exit_code=0 if status == "finished" else 1)
+        envs.close()
+    if cfg.train.progress:
+        print(rlog.closing_message(run_dir, summary, mode), flush=True)
+    return summary
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        _pylogging.getLogger(name).setLevel(_pylogging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*IterableDataset.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+@hydra.main(config_path="pkg://reinforce_lab.conf", config_name="train", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        _fail(str(exc))
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run(cfg, run_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        print("[rlab] interrupted; checkpoint and summary.json written", file=sys.stderr)
+        sys.exit(130)
+    return summary.get("final_return")
+
+
+def main() -> None:
+    """Console entry point ``rlab-train``."""
+    try:
+        check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+    except ConfigError as exc:
+        _fail(str(exc))
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

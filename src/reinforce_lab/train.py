@@ -70,6 +70,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             extra.update(mode=mode, dir=str(run_dir), config=resolved)
             os.environ.setdefault("WANDB_SILENT", "true")
         logger = instantiate(cfg.logger, _partial_=True)(**extra)
+        if mode is not None:
+            # pytorch-lightning 2.6 always passes `anonymous`, which wandb ≥ 0.22 warns about.
+            getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     wandb_run = None
     if mode is not None:
         wandb_run = logger.experiment
@@ -149,6 +152,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*IterableDataset.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
 def _fail(message: str) -> None:

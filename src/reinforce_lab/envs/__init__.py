@@ -30,7 +30,9 @@ def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str
     ``ClipAction`` clips what the *environment* receives; the policy's log-probability is
     taken of the unclipped action it sampled (see :class:`reinforce_lab.policies.GaussianPolicy`).
     """
-    env = gym.make(env_id, max_episode_steps=max_episode_steps, render_mode=render_mode, **kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    env = gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
         env = gym.wrappers.FlattenObservation(env)  # e.g. Discrete states → one-hot
     if isinstance(env.action_space, gym.spaces.Box):

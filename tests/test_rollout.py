@@ -1,0 +1,78 @@
+"""Episode boundaries are exact under gymnasium 1.x vector auto-reset."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from reinforce_lab.envs import make_vec_env
+from reinforce_lab.policies import make_policy
+from reinforce_lab.rollout import EpisodeCollector
+
+
+class CountingEnv(gym.Env):
+    """Episode k has a random length L; step t observes t and pays reward t + 1.
+
+    Any transition glued onto the wrong episode breaks the pattern 0, 1, …, L−1.
+    """
+
+    observation_space = gym.spaces.Box(0, 1e6, shape=(1,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.length = 0, int(self.np_random.integers(1, 12))
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        return np.array([float(self.t)], dtype=np.float32), float(self.t), done, False, {}
+
+
+if "CountingEnv-v0" not in gym.registry:
+    gym.register("CountingEnv-v0", entry_point=CountingEnv)
+
+
+@pytest.mark.parametrize("num_envs,episodes", [(1, 3), (3, 7), (4, 8)])
+def test_every_transition_belongs_to_exactly_one_episode(num_envs, episodes):
+    envs = make_vec_env("CountingEnv-v0", num_envs)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space)
+    collector = EpisodeCollector(envs, episodes, seed=0)
+    for _ in range(3):
+        batch = collector.collect(policy)
+        assert batch.num_episodes == episodes
+        for e in range(episodes):
+            n = int(batch.lengths[e])
+            assert torch.equal(batch.obs[e, :n, 0], torch.arange(n, dtype=torch.float32))
+            assert torch.equal(batch.rewards[e, :n], torch.arange(1, n + 1, dtype=torch.float32))
+            assert batch.mask[e, :n].all() and not batch.mask[e, n:].any()
+            assert float(batch.final_obs[e, 0]) == n  # the true last state, not the reset one
+            assert bool(batch.terminated[e])
+
+
+def test_cartpole_every_return_equals_its_length():
+    envs = make_vec_env("CartPole-v1", 4)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space)
+    collector = EpisodeCollector(envs, 16, seed=1)
+    for _ in range(2):
+        batch = collector.collect(policy)
+        assert batch.num_episodes == 16
+        assert torch.equal(batch.episode_returns, batch.lengths.float())
+        assert batch.num_steps == int(batch.mask.sum())
+
+
+def test_quota_is_spread_over_copies():
+    envs = make_vec_env("CartPole-v1", 3)
+    collector = EpisodeCollector(envs, 8)
+    assert collector.quota.tolist() == [3, 3, 2]
+
+
+def test_continuous_actions_are_float_and_unclipped():
+    envs = make_vec_env("Pendulum-v1", 2)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, log_std_init=1.5)
+    batch = EpisodeCollector(envs, 2, seed=0).collect(policy)
+    assert batch.actions.dtype == torch.float32 and batch.actions.shape[-1] == 1
+    # σ = e^1.5 ≈ 4.5 ≫ the bound 2: sampled actions outside [−2, 2] are kept as sampled
+    assert batch.actions.abs().max() > 2.0
+    assert torch.equal(batch.lengths, torch.tensor([200, 200]))

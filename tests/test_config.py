@@ -85,3 +85,4 @@ def test_cli_bad_input_is_one_line_exit_2_no_wandb_run(tmp_path: Path, override,
     assert "Traceback" not in out.stderr + out.stdout
     assert not list(tmp_path.rglob("wandb")), "a W&B run was created"
     assert not list(tmp_path.rglob("summary.json"))
+    assert not list(tmp_path.rglob(".hydra")), "a half-made run folder was left behind"

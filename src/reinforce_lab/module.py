@@ -70,12 +70,13 @@ class ReinforceModule(pl.LightningModule):
         return DataLoader(_Ticks(), batch_size=None)
 
     def training_step(self, _tick: Any, _index: int) -> dict[str, Any]:
-        self.collector.device = self.device
+        dtype = next(self.policy.parameters()).dtype
+        self.collector.device, self.collector.dtype = self.device, dtype
         batch = self.collector.collect(self.policy)
         optimizers = self.optimizers()
         if not isinstance(optimizers, list):
             optimizers = [optimizers]
-        metrics = self.algo.step(batch.to(self.device), optimizers[0],
+        metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],
                                  optimizers[1] if len(optimizers) > 1 else None,
                                  backward=self.manual_backward)
         lengths = batch.lengths

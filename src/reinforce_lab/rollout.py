@@ -57,8 +57,12 @@ class EpisodeBatch:
         """``[E]`` undiscounted return of each episode (what ``episodes.csv`` reports)."""
         return (self.rewards * self.mask).sum(-1)
 
-    def to(self, device: torch.device | str) -> "EpisodeBatch":
-        return EpisodeBatch(*(getattr(self, f).to(device) for f in
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "EpisodeBatch":
+        """Move to ``device``; cast floating tensors to ``dtype`` (e.g. float64) when given."""
+        def move(t: Tensor) -> Tensor:
+            return t.to(device, dtype) if dtype is not None and t.is_floating_point() else t.to(device)
+
+        return EpisodeBatch(*(move(getattr(self, f)) for f in
                               ("obs", "actions", "rewards", "mask", "final_obs", "terminated", "lengths")))
 
 
@@ -80,6 +84,7 @@ class EpisodeCollector:
         base, extra = divmod(self.episodes_per_update, self.num_envs)
         self.quota = np.array([base + (i < extra) for i in range(self.num_envs)])
         self.device = torch.device(device)
+        self.dtype = torch.float32  # the policy's parameter dtype (float64 with precision=64-true)
         self._seed = seed
         self.discrete = not np.issubdtype(envs.single_action_space.dtype, np.floating)
 
@@ -92,8 +97,10 @@ class EpisodeCollector:
         obs_l, act_l, rew_l, done_l, term_l, active_l = [], [], [], [], [], []
         final_obs: dict[tuple[int, int], np.ndarray] = {}
         while (done_count < self.quota).any():
-            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device)
             action = policy.act(obs_t).cpu().numpy()
+            if not self.discrete:
+                action = action.astype(np.float32)
             next_obs, reward, term, trunc, info = self.envs.step(action)
             done = np.logical_or(term, trunc)
             active = done_count < self.quota

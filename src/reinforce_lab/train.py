@@ -155,24 +155,31 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, run_dir: Path | None = None) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
+    if run_dir is not None:
+        _remove_if_only_hydra(run_dir)
     sys.exit(2)
+
+
+def _remove_if_only_hydra(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a job that never started; never touches other files."""
+    import shutil
+
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @hydra.main(config_path="pkg://reinforce_lab.conf", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        validate(cfg)
-    except ConfigError as exc:
-        _fail(str(exc))
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        validate(cfg)
         summary = run(cfg, run_dir)
     except ConfigError as exc:
-        _fail(str(exc))
+        _fail(str(exc), run_dir)
     except KeyboardInterrupt:
         print("[rlab] interrupted; checkpoint and summary.json written", file=sys.stderr)
         sys.exit(130)

@@ -76,7 +76,7 @@ class ReinforceModule(pl.LightningModule):
         optimizers = self.optimizers()
         if not isinstance(optimizers, list):
             optimizers = [optimizers]
-        metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],
+        metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],  # rewards → policy dtype
                                  optimizers[1] if len(optimizers) > 1 else None,
                                  backward=self.manual_backward)
         lengths = batch.lengths

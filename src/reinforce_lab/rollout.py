@@ -27,7 +27,7 @@ class EpisodeBatch:
     Attributes:
         obs: ``[E, T, obs_dim]`` states S_t.
         actions: ``[E, T]`` (discrete) or ``[E, T, act_dim]`` (continuous) actions A_t.
-        rewards: ``[E, T]`` rewards R_{t+1}.
+        rewards: ``[E, T]`` rewards R_{t+1} (float64 as the env returns them; cast for the update).
         mask: ``[E, T]`` 1.0 on real steps, 0.0 on padding.
         final_obs: ``[E, obs_dim]`` the state after the last step (for bootstrapping).
         terminated: ``[E]`` true when the episode ended in a terminal state (not a time limit).
@@ -120,7 +120,7 @@ class EpisodeCollector:
     def _assemble(self, obs_l, act_l, rew_l, done_l, term_l, active_l, final_obs) -> EpisodeBatch:
         obs = np.stack(obs_l)  # [S, N, obs_dim]
         actions = np.stack(act_l)  # [S, N] or [S, N, act_dim]
-        rewards = np.stack(rew_l).astype(np.float32)  # [S, N]
+        rewards = np.stack(rew_l).astype(np.float64)  # [S, N]; float64 so episode returns are exact
         done = np.stack(done_l)
         term = np.stack(term_l)
         active = np.stack(active_l)
@@ -137,7 +137,7 @@ class EpisodeCollector:
         t_max = int(lengths.max())
         obs_b = np.zeros((e_count, t_max) + obs.shape[2:], dtype=np.float32)
         act_b = np.zeros((e_count, t_max) + actions.shape[2:], dtype=actions.dtype)
-        rew_b = np.zeros((e_count, t_max), dtype=np.float32)
+        rew_b = np.zeros((e_count, t_max), dtype=np.float64)
         mask_b = np.zeros((e_count, t_max), dtype=np.float32)
         fin_b = np.zeros((e_count,) + obs.shape[2:], dtype=np.float32)
         term_b = np.zeros(e_count, dtype=bool)

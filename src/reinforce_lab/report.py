@@ -1,0 +1,484 @@
+"""``rlab-report``: aggregate run folders into ``report.md``, ``summary.csv`` and ``curves.png``.
+
+Usage::
+
+    rlab-report multirun/2026-11-21/10-00-00            # a Hydra sweep folder
+    rlab-report outputs/run_a outputs/run_b --out cmp   # several folders, report in cmp/
+    rlab-report PATH --x episode --target 475 --window 100
+
+Runs that differ only by seed form a group (one row, one curve); groups are compared
+with the interquartile mean and a 95% bootstrap CI (Agarwal et al. 2021, see
+:mod:`reinforce_lab.stats`). Failed runs are listed in the report and left out of the
+statistics. The Python API is :func:`load_runs`, :func:`group_runs`, :func:`summarise`
+and :func:`write_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from . import stats
+
+CURVE_POINTS = 200
+DEFAULT_WINDOW = 100
+OK_STATUSES = ("finished", "unknown")  # "unknown": episodes.csv without summary.json
+# Overrides that change how a job runs, not what it learns: runs differing only in these are seeds of one experiment.
+IGNORED_KEYS = {"seed", "train.num_seeds", "train.progress", "train.torch_threads", "resume", "tags"}
+IGNORED_ROOTS = {"hydra", "logger"}
+SKIP_DIRS = {"wandb", "checkpoints", "__pycache__"}
+COLUMNS = ["group", "n_runs", "final_return_mean", "final_return_iqm", "final_return_ci_low",
+           "final_return_ci_high", "final_return_std", "episodes_to_target_median", "n_reached_target",
+           "target_return", "auc", "n_failed", "overrides"]
+
+
+class ReportError(Exception):
+    """A problem with the user's input (missing folder, no runs): one line, exit code 2."""
+
+
+@dataclass
+class Run:
+    """One trained agent: a run folder, or one seed of a folder that trained several together."""
+
+    path: Path
+    label: str
+    status: str
+    seed: int | None = None
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    overrides: list[str] | None = None
+    config: dict[str, Any] | None = None
+    choices: dict[str, Any] = field(default_factory=dict)  # Hydra's config-group choices
+    episode: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    env_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    returns: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run counts in the statistics."""
+        return self.status in OK_STATUSES
+
+    @property
+    def target(self) -> float | None:
+        t = self.summary.get("target_return", _get(self.config, "train.target_return"))
+        return float(t) if isinstance(t, (int, float)) else None
+
+    def final_return(self, window: int) -> float:
+        """Mean of the last ``window`` returns (the trainer's ``final_return``), else summary.json's."""
+        if self.returns.size:
+            return float(self.returns[-window:].mean())
+        fr = self.summary.get("final_return")
+        return float(fr) if isinstance(fr, (int, float)) else float("nan")
+
+
+# ---------------------------------------------------------------- loading
+def load_runs(paths: Sequence[str | Path]) -> list[Run]:
+    """Every run under ``paths`` (run folders, or folders holding them at any depth).
+
+    Raises:
+        ReportError: a path is missing or not a folder, or no run is found.
+    """
+    runs, seen = [], set()
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise ReportError(f"{p}: {'not a folder' if p.exists() else 'no such folder'}")
+        folders = _find_run_dirs(p)
+        if not folders:
+            raise ReportError(f"no run folders (with summary.json or episodes.csv) under {p}")
+        for folder in folders:
+            if folder.resolve() not in seen:
+                seen.add(folder.resolve())
+                label = p.resolve().name if folder == p else f"{p.resolve().name}/{folder.relative_to(p)}"
+                runs.extend(_load_folder(folder, label))
+    return runs
+
+
+def _find_run_dirs(path: Path) -> list[Path]:
+    if (path / "summary.json").is_file() or (path / "episodes.csv").is_file():
+        return [path]
+    subdirs = sorted((d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")
+                      and d.name not in SKIP_DIRS), key=_natural_key)  # sweep jobs 0, 1, …, 10 in order
+    return [run for d in subdirs for run in _find_run_dirs(d)]
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def _load_folder(folder: Path, label: str) -> list[Run]:
+    base: dict[str, Any] = dict(path=folder, label=label, status="unknown")
+    if (folder / "summary.json").is_file():
+        try:
+            summary = json.loads((folder / "summary.json").read_text())
+            base.update(summary=summary, status=str(summary.get("status", "unknown")), error=summary.get("error"))
+        except (OSError, ValueError) as exc:
+            base.update(status="unreadable", error=f"summary.json: {exc}")
+    base["overrides"] = _read_yaml(folder / ".hydra" / "overrides.yaml")
+    base["config"] = _read_yaml(folder / ".hydra" / "config.yaml")
+    base["choices"] = _get(_read_yaml(folder / ".hydra" / "hydra.yaml"), "hydra.runtime.choices") or {}
+    try:
+        table = _read_episodes(folder / "episodes.csv")
+    except (OSError, ValueError, KeyError) as exc:
+        return [Run(**{**base, "status": "unreadable", "error": f"episodes.csv: {exc}"})]
+    if table is None or "seed" not in table:
+        run = Run(**base, seed=base["summary"].get("seed"))
+        if table is not None:
+            run.episode, run.env_step, run.returns = (table[c].to_numpy(float)
+                                                      for c in ("episode", "env_step", "return"))
+        return [run]
+    # One job trained several agents (train.num_seeds > 1): each seed's rows are one run, and
+    # "episode" becomes that agent's own episode count 1..n.
+    runs = []
+    for seed, rows in table.groupby("seed", sort=True):
+        run = Run(**{**base, "label": f"{label}[seed={seed}]"}, seed=int(seed))
+        run.env_step, run.returns = rows["env_step"].to_numpy(float), rows["return"].to_numpy(float)
+        run.episode = np.arange(1, len(rows) + 1, dtype=float)
+        runs.append(run)
+    return runs
+
+
+def _read_episodes(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    table = pd.read_csv(path)
+    missing = {"episode", "env_step", "return"} - set(table.columns)
+    if missing:
+        raise KeyError(f"missing column(s) {', '.join(sorted(missing))}")
+    return table
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def _get(tree: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+# ---------------------------------------------------------------- grouping
+def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Runs that differ only by seed, keyed by a readable group name, in discovery order.
+
+    The key is the run's Hydra overrides minus the seed and what does not change the
+    experiment (``IGNORED_KEYS``, ``hydra*``, ``logger*``); without an overrides file, its
+    resolved config minus the same keys. The name is the overrides that differ between
+    groups (``loss=cross_entropy``), or all of them when there is only one group.
+    """
+    by_key: dict[tuple[str, ...], list[Run]] = {}
+    for run in runs:
+        by_key.setdefault(_group_key(run), []).append(run)
+    items = {k: dict(_split(o) for o in k) for k in by_key}
+    all_keys = list(dict.fromkeys(key for d in items.values() for key in d))
+    differing = [k for k in all_keys if len({d.get(k) for d in items.values()}) > 1]
+    if any(k.endswith(".name") for k in differing):  # config fallback: env.name, loss.name… say it best
+        named = [k for k in differing if k.endswith(".name")]
+        if len({tuple(d.get(k) for k in named) for d in items.values()}) == len(items):
+            differing = named
+    groups: dict[str, list[Run]] = {}
+    for key, members in by_key.items():
+        d, first = items[key], members[0]
+        if differing:
+            name = " ".join(f"{k}={d[k] if k in d else _default_value(first, k)}" for k in differing)
+        else:
+            name = " ".join(f"{k}={v}" for k, v in d.items()) or _default_name(first)
+        while name in groups:
+            name += "'"
+        groups[name] = members
+    return groups
+
+
+def _group_key(run: Run) -> tuple[str, ...]:
+    if run.overrides is not None:
+        pairs = [_split(str(o)) for o in run.overrides]
+    elif run.config is not None:
+        pairs = [(k, json.dumps(v)) for k, v in _flatten(run.config)]
+    else:
+        pairs = [(k, str(run.summary[k])) for k in ("env_id", "algo", "loss") if k in run.summary]
+    return tuple(sorted(f"{k}={v}" for k, v in pairs if not _ignored(k)))
+
+
+def _overrides_text(run: Run) -> str:
+    """The group's defining overrides as typed (empty when grouped by config or summary)."""
+    return " ".join(_group_key(run)) if run.overrides is not None else ""
+
+
+def _split(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+"), value
+
+
+def _ignored(key: str) -> bool:
+    key = key.lstrip("+~")
+    return key in IGNORED_KEYS or re.split(r"[./]", key)[0] in IGNORED_ROOTS
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in tree.items():
+        out.extend(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [(f"{prefix}{k}", v)])
+    return out
+
+
+def _default_value(run: Run, key: str) -> str:
+    value = run.choices.get(key, _get(run.config, key))
+    return "default" if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def _default_name(run: Run) -> str:
+    parts = [str(run.summary[k]) for k in ("env_id", "algo", "loss") if run.summary.get(k)]
+    return " ".join(parts) or "default"
+
+
+# ---------------------------------------------------------------- statistics
+def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: float | None = None,
+              window: int | None = None, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per group with the ``COLUMNS`` of ``summary.csv``; failed runs only counted.
+
+    Args:
+        groups: from :func:`group_runs`.
+        x: ``env_step`` or ``episode``, the x-axis of the curves whose area is ``auc``.
+        target: return to reach; default each run's ``target_return``.
+        window: episodes in ``final_return`` and the target's moving average; default the
+            runs' ``train.window``, else 100.
+        n_boot: bootstrap replications of the IQM's CI.
+        seed: seed of the bootstrap.
+    """
+    window = resolve_window(groups, window)
+    grid, curves = learning_curves(groups, x, window)
+    rows = []
+    for name, runs in groups.items():
+        ok = [r for r in runs if r.ok]
+        final = np.array([r.final_return(window) for r in ok])
+        final = final[np.isfinite(final)]
+        targets = [target if target is not None else r.target for r in ok]
+        solved = [(r, stats.episodes_to_target(r.returns, t, window)) for r, t in zip(ok, targets) if t is not None]
+        reached_eps = [float(r.episode[k - 1]) for r, k in solved if k is not None]  # k: 1-based count
+        low, high = stats.bootstrap_ci(final, stats.iqm, n_boot=n_boot, seed=seed)
+        known = {t for t in targets if t is not None}
+        aucs = [stats.area_under_curve(grid, c) for c in curves[name]]
+        rows.append({
+            "group": name, "n_runs": len(ok),
+            "final_return_mean": float(final.mean()) if final.size else math.nan,
+            "final_return_iqm": stats.iqm(final), "final_return_ci_low": low, "final_return_ci_high": high,
+            "final_return_std": float(final.std(ddof=1)) if final.size > 1 else math.nan,
+            "episodes_to_target_median": float(np.median(reached_eps)) if reached_eps else math.nan,
+            "n_reached_target": len(reached_eps) if known else math.nan,
+            "target_return": known.pop() if len(known) == 1 else math.nan,
+            "auc": float(np.mean(aucs)) if aucs else math.nan,
+            "n_failed": len(runs) - len(ok),
+            "overrides": _overrides_text(runs[0]),
+        })
+    return rows
+
+
+def resolve_window(groups: dict[str, list[Run]], window: int | None) -> int:
+    """``window`` if given, else the runs' common ``train.window``, else 100."""
+    if window is not None:
+        return int(window)
+    found = {_get(r.config, "train.window") for runs in groups.values() for r in runs}
+    return int(found.pop()) if len(found) == 1 and isinstance(next(iter(found), None), int) else DEFAULT_WINDOW
+
+
+def learning_curves(groups: dict[str, list[Run]], x: str, window: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each usable run's moving-average return on one x grid shared by all groups.
+
+    Returns:
+        ``(grid, {group: [runs, points]})``; a run that stopped early is held at its last value
+        (see :func:`reinforce_lab.stats.resample_curve`).
+    """
+    if x not in ("env_step", "episode"):
+        raise ReportError(f"--x must be env_step or episode, not {x!r}")
+    used = {name: [r for r in runs if r.ok and r.returns.size] for name, runs in groups.items()}
+    xs = [getattr(r, x) for runs in used.values() for r in runs]
+    if not xs:
+        return np.zeros(0), {name: np.zeros((0, 0)) for name in groups}
+    grid = np.linspace(min(v[0] for v in xs), max(v[-1] for v in xs), CURVE_POINTS)
+    return grid, {name: np.array([stats.resample_curve(getattr(r, x), stats.moving_average(r.returns, window), grid)
+                                  for r in runs]).reshape(len(runs), grid.size) for name, runs in used.items()}
+
+
+# ---------------------------------------------------------------- outputs
+def write_report(paths: Sequence[str | Path], out: str | Path | None = None, *, x: str = "env_step",
+                 target: float | None = None, window: int | None = None, n_boot: int = 2000,
+                 verbose: bool = False) -> Path:
+    """Load, group and summarise the runs under ``paths``; write the report files into ``out``.
+
+    Args:
+        paths: run folders or folders holding them.
+        out: output folder (created); default the first of ``paths``.
+        x, target, window, n_boot: as in :func:`summarise`.
+        verbose: print the table and the paths written (what the CLI does).
+
+    Returns:
+        The path of ``report.md`` (``summary.csv`` and ``curves.png`` lie beside it).
+
+    Raises:
+        ReportError: bad input (see :func:`load_runs`).
+    """
+    if not paths:
+        raise ReportError("no PATH given")
+    if (window is not None and int(window) < 1) or n_boot < 1:
+        raise ReportError("--window and --n-boot must be at least 1")
+    groups = group_runs(load_runs(paths))
+    win = resolve_window(groups, window)
+    rows = summarise(groups, x=x, target=target, window=win, n_boot=n_boot)
+    out_dir = Path(out if out is not None else paths[0])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The command that reproduces this report, whether it came from the CLI or the API.
+    options = {"--out": out, "--x": x if x != "env_step" else None, "--target": target, "--window": window,
+               "--n-boot": n_boot if n_boot != 2000 else None}
+    args = [str(p) for p in paths]
+    for flag, value in options.items():
+        if value is not None:
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    written = [_write_csv(rows, out_dir / "summary.csv"),
+               plot_curves(groups, out_dir / "curves.png", x=x, window=win, target=target, n_boot=n_boot)]
+    md = out_dir / "report.md"
+    md.write_text(render_markdown(rows, groups, "rlab-report " + shlex.join(args), x=x, window=win, n_boot=n_boot))
+    if verbose:
+        print(format_table(rows))
+        print("wrote: " + "  ".join(str(p) for p in (md, *written)))
+    return md
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:  # NaN is written as an empty cell, which pandas reads back as NaN
+            writer.writerow({k: "" if isinstance(v, float) and not math.isfinite(v) else
+                             (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return path
+
+
+def plot_curves(groups: dict[str, list[Run]], path: Path, *, x: str = "env_step", window: int = DEFAULT_WINDOW,
+                target: float | None = None, n_boot: int = 2000) -> Path:
+    """One line per group (mean over runs of the moving-average return) with a 95% CI band."""
+    from matplotlib.figure import Figure  # no pyplot: never touches the caller's backend or figures
+    from matplotlib.ticker import EngFormatter
+
+    fig = Figure(figsize=(8, 4.8), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    grid, curves = learning_curves(groups, x, window)
+    for name, runs in curves.items():
+        if len(runs):
+            mean, low, high = stats.mean_curve_with_ci(runs, n_boot=n_boot)
+            (line,) = ax.plot(grid, mean, lw=1.8, label=f"{name} (n={len(runs)})")
+            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, lw=0)
+    targets = {target} if target is not None else {r.target for rs in groups.values() for r in rs if r.ok} - {None}
+    for t in sorted(targets)[:3]:
+        ax.axhline(t, color="0.35", ls="--", lw=1, label=f"target {t:g}")
+    if not grid.size:
+        ax.text(0.5, 0.5, "no finished runs with episodes", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title("Training return: mean over runs, shaded 95% bootstrap CI")
+    ax.set_xlabel("environment steps" if x == "env_step" else "episodes")
+    ax.set_ylabel(f"episode return (mean of last {window} episodes)")
+    if x == "env_step":
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        many = len(curves) > 6
+        ax.legend(fontsize="small", **({"loc": "upper left", "bbox_to_anchor": (1.01, 1)} if many else {"loc": "best"}))
+    fig.savefig(path)
+    return path
+
+
+def _num(v: Any, fmt: str = ".2f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    reached = "n/a" if not math.isfinite(row["n_reached_target"]) else f"{row['n_reached_target']}/{row['n_runs']}"
+    return [row["group"], str(row["n_runs"]), f"{_num(row['final_return_mean'])} ± {_num(row['final_return_std'])}",
+            f"{_num(row['final_return_iqm'])} "
+            f"[{_num(row['final_return_ci_low'])}, {_num(row['final_return_ci_high'])}]",
+            _num(row["episodes_to_target_median"], "g"), reached, _num(row["target_return"], "g"),
+            _num(row["auc"]), str(row["n_failed"])]
+
+
+HEADER = ["group", "runs", "final return (mean ± std)", "IQM [95% CI]", "episodes to target (median)",
+          "reached target", "target", "AUC", "failed"]
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The summary as an aligned plain-text table (what the CLI prints)."""
+    table = [HEADER, *(_cells(r) for r in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+def render_markdown(rows: list[dict[str, Any]], groups: dict[str, list[Run]], command: str, *, x: str,
+                    window: int, n_boot: int) -> str:
+    """``report.md``: results table, figure, groups, left-out runs, method."""
+    runs = [r for rs in groups.values() for r in rs]
+    lines = ["# rlab-report", "", f"Produced by: `{command}`", "",
+             f"{sum(r.ok for r in runs)} runs in {len(groups)} group(s); {sum(not r.ok for r in runs)} left out.", "",
+             "## Results", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
+    lines += ["", "## Learning curves", "", "![learning curves](curves.png)", "", "## Groups", ""]
+    for name, members in groups.items():
+        lines.append(f"- **{name}**: overrides `{_overrides_text(members[0]) or '(none)'}`; runs: "
+                     + ", ".join(f"`{r.label}`" for r in members))
+    left_out = [r for r in runs if not r.ok]
+    lines += ["", "## Failed runs (left out of the statistics)", ""]
+    lines += [f"- `{r.label}` ({r.path}): status `{r.status}`" + (f": {r.error}" if r.error else "") for r in left_out]
+    lines += [] if left_out else ["None."]
+    unknown = [r.label for r in runs if r.status == "unknown"]
+    if unknown:
+        lines += ["", f"No summary.json (still running, or killed), included as they are: {', '.join(unknown)}."]
+    lines += ["", "## Method", "",
+              f"- Final return of a run: mean return of its last {window} episodes (`final_return` of summary.json).",
+              f"- IQM: mean of the middle 50% of runs' final returns; 95% CI: percentile bootstrap over runs, {n_boot} "
+              "resamples, seed 0 (the stratified bootstrap of Agarwal et al. 2021, *Deep RL at the Edge of the "
+              "Statistical Precipice*, for one task). Std is the sample standard deviation.",
+              f"- Episodes to target: first episode at which the mean of the last {window} returns reaches the "
+              "target; the median is over the runs that reached it.",
+              f"- Curves: each run's moving average over {window} episodes, interpolated on a common "
+              f"{'env-step' if x == 'env_step' else 'episode'} grid and held at its last value after the run stopped "
+              "(runs stop early once they reach the target); the band is a 95% bootstrap CI of the mean over runs.",
+              "- AUC: mean height of a run's curve over the whole grid (normalised area), averaged over runs.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point ``rlab-report``."""
+    parser = argparse.ArgumentParser(
+        prog="rlab-report", description="Aggregate run folders into report.md, summary.csv and curves.png.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, or a folder holding run folders")
+    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the first PATH)")
+    parser.add_argument("--x", choices=("env_step", "episode"), default="env_step", help="x-axis of the curves")
+    parser.add_argument("--target", type=float, help="return to reach (default: each run's target_return)")
+    parser.add_argument("--window", type=int, help="episodes in the moving average (default: train.window, else 100)")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.paths, args.out, x=args.x, target=args.target, window=args.window, n_boot=args.n_boot,
+                     verbose=True)
+    except (ReportError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -56,7 +56,7 @@ def test_unknown_group_option_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match="cartpole") as err:
         check_group_choices(["env=nope"])
     assert err.value.key == "env"
-    check_group_choices(["env=cartpole,acrobot", "seed=3", "+experiment=x", "hydra/launcher=joblib"])
+    check_group_choices(["env=cartpole,acrobot", "seed=3", "experiment=loss_forms", "hydra/launcher=joblib"])
     with pytest.raises(ConfigError):
         check_group_choices(["algo=reinforce,nope"])
 

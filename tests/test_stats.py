@@ -70,10 +70,10 @@ def test_bootstrap_backends_agree_and_rliable_is_seeded():
     x = np.random.default_rng(2).normal(0, 1, size=20)
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    a = stats.bootstrap_ci(x, stats.iqm, n_boot=4000, backend="rliable")
+    a = stats.bootstrap_ci(x, stats.iqm, n_boot=2000, backend="rliable")
     assert np.array_equal(np.random.get_state()[1], before)  # the global generator is left alone
-    assert stats.bootstrap_ci(x, stats.iqm, n_boot=4000, backend="rliable") == a
-    b = stats.bootstrap_ci(x, stats.iqm, n_boot=4000, backend="scipy")
+    assert stats.bootstrap_ci(x, stats.iqm, n_boot=2000, backend="rliable") == a
+    b = stats.bootstrap_ci(x, stats.iqm, n_boot=2000, backend="scipy")
     assert_allclose(a, b, atol=0.1)  # the same estimator: Monte-Carlo noise only
 
 

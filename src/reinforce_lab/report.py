@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import shlex
 import sys
@@ -69,6 +70,11 @@ class Run:
         return self.status in OK_STATUSES
 
     @property
+    def stopped_at_target(self) -> bool:
+        """Whether training stopped because the target return was reached (then its curve is held)."""
+        return self.summary.get("stop_reason") == "target return reached"
+
+    @property
     def target(self) -> float | None:
         t = self.summary.get("target_return", _get(self.config, "train.target_return"))
         return float(t) if isinstance(t, (int, float)) else None
@@ -88,18 +94,22 @@ def load_runs(paths: Sequence[str | Path]) -> list[Run]:
     Raises:
         ReportError: a path is missing or not a folder, or no run is found.
     """
-    runs, seen = [], set()
-    for p in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    for p in paths:
         if not p.is_dir():
             raise ReportError(f"{p}: {'not a folder' if p.exists() else 'no such folder'}")
+    # Labels are relative to what the PATHs share, so runs of different PATHs never look alike.
+    resolved = [p.resolve() for p in paths]
+    base = resolved[0].parent if len(set(resolved)) == 1 else Path(os.path.commonpath(resolved))
+    runs, seen = [], set()
+    for p in paths:
         folders = _find_run_dirs(p)
         if not folders:
             raise ReportError(f"no run folders (with summary.json or episodes.csv) under {p}")
         for folder in folders:
             if folder.resolve() not in seen:
                 seen.add(folder.resolve())
-                label = p.resolve().name if folder == p else f"{p.resolve().name}/{folder.relative_to(p)}"
-                runs.extend(_load_folder(folder, label))
+                runs.extend(_load_folder(folder, str(folder.resolve().relative_to(base))))
     return runs
 
 
@@ -160,8 +170,9 @@ def _read_episodes(path: Path) -> Any:
 
 
 def _read_yaml(path: Path) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader if built: hydra.yaml is read for every run
     try:
-        return yaml.safe_load(path.read_text()) if path.is_file() else None
+        return yaml.load(path.read_text(), Loader=loader) if path.is_file() else None
     except (OSError, yaml.YAMLError):
         return None
 
@@ -210,7 +221,7 @@ def _group_key(run: Run) -> tuple[str, ...]:
     if run.overrides is not None:
         pairs = [_split(str(o)) for o in run.overrides]
     elif run.config is not None:
-        pairs = [(k, json.dumps(v)) for k, v in _flatten(run.config)]
+        pairs = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in _flatten(run.config)]
     else:
         pairs = [(k, str(run.summary[k])) for k in ("env_id", "algo", "loss") if k in run.summary]
     return tuple(sorted(f"{k}={v}" for k, v in pairs if not _ignored(k)))
@@ -261,6 +272,10 @@ def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: floa
             runs' ``train.window``, else 100.
         n_boot: bootstrap replications of the IQM's CI.
         seed: seed of the bootstrap.
+
+    Returns:
+        Dicts keyed by ``COLUMNS``, in the order of ``groups``; NaN where a value does not
+        exist (no target, a single run's std, no finished run).
     """
     window = resolve_window(groups, window)
     grid, curves = learning_curves(groups, x, window)
@@ -274,7 +289,7 @@ def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: floa
         reached_eps = [float(r.episode[k - 1]) for r, k in solved if k is not None]  # k: 1-based count
         low, high = stats.bootstrap_ci(final, stats.iqm, n_boot=n_boot, seed=seed)
         known = {t for t in targets if t is not None}
-        aucs = [stats.area_under_curve(grid, c) for c in curves[name]]
+        aucs = [stats.area_under_curve(grid[np.isfinite(c)], c[np.isfinite(c)]) for c in curves[name]]
         rows.append({
             "group": name, "n_runs": len(ok),
             "final_return_mean": float(final.mean()) if final.size else math.nan,
@@ -301,9 +316,12 @@ def resolve_window(groups: dict[str, list[Run]], window: int | None) -> int:
 def learning_curves(groups: dict[str, list[Run]], x: str, window: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Each usable run's moving-average return on one x grid shared by all groups.
 
+    A run that stopped because it reached the target return is held at its last value
+    after it stopped (it was solved; leaving it out would leave only the slower runs at the
+    right end). Any other run's curve ends where the run ended (NaN beyond).
+
     Returns:
-        ``(grid, {group: [runs, points]})``; a run that stopped early is held at its last value
-        (see :func:`reinforce_lab.stats.resample_curve`).
+        ``(grid, {group: [runs, points]})``.
     """
     if x not in ("env_step", "episode"):
         raise ReportError(f"--x must be env_step or episode, not {x!r}")
@@ -312,8 +330,16 @@ def learning_curves(groups: dict[str, list[Run]], x: str, window: int) -> tuple[
     if not xs:
         return np.zeros(0), {name: np.zeros((0, 0)) for name in groups}
     grid = np.linspace(min(v[0] for v in xs), max(v[-1] for v in xs), CURVE_POINTS)
-    return grid, {name: np.array([stats.resample_curve(getattr(r, x), stats.moving_average(r.returns, window), grid)
-                                  for r in runs]).reshape(len(runs), grid.size) for name, runs in used.items()}
+    curves = {}
+    for name, runs in used.items():
+        rows = []
+        for r in runs:
+            y = stats.resample_curve(getattr(r, x), stats.moving_average(r.returns, window), grid)
+            if not r.stopped_at_target:
+                y[grid > getattr(r, x)[-1]] = np.nan
+            rows.append(y)
+        curves[name] = np.array(rows).reshape(len(runs), grid.size)
+    return grid, curves
 
 
 # ---------------------------------------------------------------- outputs
@@ -384,6 +410,9 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, *, x: str = "env_step"
     for name, runs in curves.items():
         if len(runs):
             mean, low, high = stats.mean_curve_with_ci(runs, n_boot=n_boot)
+            # Draw a group only where at least half its runs still have data, not one straggler.
+            sparse = np.isfinite(runs).sum(0) < len(runs) / 2
+            mean[sparse] = low[sparse] = high[sparse] = np.nan
             (line,) = ax.plot(grid, mean, lw=1.8, label=f"{name} (n={len(runs)})")
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, lw=0)
     targets = {target} if target is not None else {r.target for rs in groups.values() for r in rs if r.ok} - {None}
@@ -397,9 +426,13 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, *, x: str = "env_step"
     if x == "env_step":
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        many = len(curves) > 6
-        ax.legend(fontsize="small", **({"loc": "upper left", "bbox_to_anchor": (1.01, 1)} if many else {"loc": "best"}))
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > 7 or max(map(len, labels), default=0) > 40:
+        # Many or long group names would cover the curves: list them under the plot instead.
+        fig.set_size_inches(8, 4.8 + 0.22 * len(labels))
+        fig.legend(handles, labels, loc="outside lower center", fontsize="small", frameon=False)
+    elif labels:
+        ax.legend(fontsize="small", loc="best")
     fig.savefig(path)
     return path
 
@@ -448,16 +481,19 @@ def render_markdown(rows: list[dict[str, Any]], groups: dict[str, list[Run]], co
     if unknown:
         lines += ["", f"No summary.json (still running, or killed), included as they are: {', '.join(unknown)}."]
     lines += ["", "## Method", "",
-              f"- Final return of a run: mean return of its last {window} episodes (`final_return` of summary.json).",
+              f"- Final return of a run: mean return of its last {window} episodes (summary.json's `final_return` "
+              "uses `train.window`).",
               f"- IQM: mean of the middle 50% of runs' final returns; 95% CI: percentile bootstrap over runs, {n_boot} "
               "resamples, seed 0 (the stratified bootstrap of Agarwal et al. 2021, *Deep RL at the Edge of the "
               "Statistical Precipice*, for one task). Std is the sample standard deviation.",
               f"- Episodes to target: first episode at which the mean of the last {window} returns reaches the "
               "target; the median is over the runs that reached it.",
               f"- Curves: each run's moving average over {window} episodes, interpolated on a common "
-              f"{'env-step' if x == 'env_step' else 'episode'} grid and held at its last value after the run stopped "
-              "(runs stop early once they reach the target); the band is a 95% bootstrap CI of the mean over runs.",
-              "- AUC: mean height of a run's curve over the whole grid (normalised area), averaged over runs.", ""]
+              f"{'env-step' if x == 'env_step' else 'episode'} grid; a run that stopped because it reached the "
+              "target is held at its last value, others end where they ended; a group's line is drawn where at "
+              "least half its runs have data; the band is a 95% bootstrap CI of the mean over runs.",
+              "- AUC: mean height of a run's curve over the part of the grid it covers (normalised area), "
+              "averaged over runs.", ""]
     return "\n".join(lines)
 
 
@@ -468,9 +504,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, or a folder holding run folders")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the first PATH)")
     parser.add_argument("--x", choices=("env_step", "episode"), default="env_step", help="x-axis of the curves")
-    parser.add_argument("--target", type=float, help="return to reach (default: each run's target_return)")
-    parser.add_argument("--window", type=int, help="episodes in the moving average (default: train.window, else 100)")
-    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--target", type=float, metavar="FLOAT", help="return to reach (default: each run's target_return)")
+    parser.add_argument("--window", type=int, metavar="N", help="episodes in the moving average (default: train.window, else 100)")
+    parser.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     args = parser.parse_args(argv)
     try:
         write_report(args.paths, args.out, x=args.x, target=args.target, window=args.window, n_boot=args.n_boot,

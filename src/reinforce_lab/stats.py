@@ -13,15 +13,15 @@ given its ``seed``; ``report.py`` builds the tables and figures on top of them.
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 from scipy import stats as _sps
 
-Statistic = Callable[[np.ndarray], float]
+Statistic = Callable[..., Any]  # scores [runs] -> number (optionally with an ``axis`` argument)
 
 
-def iqm(x: np.ndarray | list[float]) -> float:
+def iqm(x: np.ndarray | list[float], axis: int | None = None) -> Any:
     """Interquartile mean: the mean of the middle 50% of the values.
 
     As in Agarwal et al. (2021) (and rliable's ``aggregate_iqm``), this is
@@ -31,10 +31,14 @@ def iqm(x: np.ndarray | list[float]) -> float:
 
     Args:
         x: scores, one per run.
+        axis: the runs' axis of a batch of score sets; None: all values are one set.
+            (With ``axis``, ``scipy.stats.bootstrap`` evaluates every resample at once.)
 
     Returns:
-        The interquartile mean (NaN for no values).
+        The interquartile mean (NaN for no values); an array of them when ``axis`` is given.
     """
+    if axis is not None:
+        return _sps.trim_mean(np.asarray(x, dtype=float), 0.25, axis=axis)
     x = np.asarray(x, dtype=float).ravel()
     return float(_sps.trim_mean(x, 0.25)) if x.size else float("nan")
 
@@ -58,7 +62,9 @@ def bootstrap_ci(x: np.ndarray | list[float], statistic: Statistic = iqm, n_boot
 
     Args:
         x: scores, one per run.
-        statistic: maps a 1-D array of scores to a number (default :func:`iqm`).
+        statistic: maps a 1-D array of scores to a number (default :func:`iqm`); if it
+            takes an ``axis`` argument, like :func:`iqm` and ``np.mean``, the scipy
+            backend evaluates all resamples in one call.
         n_boot: bootstrap replications.
         confidence: coverage of the interval, e.g. 0.95.
         seed: seed of the resampling; the same seed gives the same interval.
@@ -79,7 +85,7 @@ def bootstrap_ci(x: np.ndarray | list[float], statistic: Statistic = iqm, n_boot
     if backend != "scipy":
         raise ValueError(f"backend must be 'scipy' or 'rliable', not {backend!r}")
     res = _sps.bootstrap((x,), statistic, n_resamples=n_boot, confidence_level=confidence,
-                         method="percentile", vectorized=False, random_state=np.random.default_rng(seed))
+                         method="percentile", random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

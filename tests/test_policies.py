@@ -15,18 +15,18 @@ def _categorical_with_logits(logits):
     pol = CategoricalPolicy(obs_dim=1, n_actions=len(logits), hidden_sizes=())
     with torch.no_grad():
         pol.net[0].weight.zero_()
-        pol.net[0].bias.copy_(torch.tensor(logits))
+        pol.net[0].bias.copy_(torch.tensor([logits]))
     return pol
 
 
 def test_categorical_log_prob_entropy_nll():
     # logits [0, ln 3] → π = [1/4, 3/4]
     pol = _categorical_with_logits([0.0, math.log(3.0)])
-    obs = torch.zeros(2, 1)
-    actions = torch.tensor([0, 1])
-    assert_close(pol.log_prob(obs, actions), torch.tensor([math.log(0.25), math.log(0.75)]))
+    obs = torch.zeros(1, 2, 1)  # [agents, batch, obs_dim]
+    actions = torch.tensor([[0, 1]])
+    assert_close(pol.log_prob(obs, actions), torch.tensor([[math.log(0.25), math.log(0.75)]]))
     h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))  # 0.5623 nats
-    assert_close(pol.entropy(obs), torch.tensor([h, h]))
+    assert_close(pol.entropy(obs), torch.tensor([[h, h]]))
     assert_close(pol.nll(obs, actions), -pol.log_prob(obs, actions))
 
 
@@ -35,31 +35,31 @@ def test_gaussian_log_prob_entropy_nll():
     with torch.no_grad():
         pol.net[0].weight.zero_()
         pol.net[0].bias.zero_()
-    obs = torch.zeros(1, 1)
-    a = torch.tensor([[1.0, -2.0]])
+    obs = torch.zeros(1, 1, 1)
+    a = torch.tensor([[[1.0, -2.0]]])
     # ln N(a; 0, 2²) per dim = −a²/8 − ln 2 − ½ ln 2π
     expected = sum(-(x ** 2) / 8 - math.log(2.0) - 0.5 * math.log(2 * math.pi) for x in (1.0, -2.0))
-    assert_close(pol.log_prob(obs, a), torch.tensor([expected]))
-    assert_close(pol.nll(obs, a), torch.tensor([-expected]))
+    assert_close(pol.log_prob(obs, a), torch.tensor([[expected]]))
+    assert_close(pol.nll(obs, a), torch.tensor([[-expected]]))
     h = 2 * 0.5 * math.log(2 * math.pi * math.e * 4.0)
-    assert_close(pol.entropy(obs), torch.tensor([h]))
+    assert_close(pol.entropy(obs), torch.tensor([[h]]))
     assert_close(pol.entropy(obs), pol.distribution(obs).entropy())
 
 
 def test_gaussian_std_floor_and_state_dependent_head():
     pol = GaussianPolicy(obs_dim=3, act_dim=1, log_std_init=-20.0, min_std=0.05)
-    _, std = pol.mean_std(torch.zeros(4, 3))
+    _, std = pol.mean_std(torch.zeros(1, 4, 3))
     assert torch.all(std == 0.05)
     pol2 = GaussianPolicy(obs_dim=3, act_dim=2, state_dependent_std=True, log_std_init=-1.0)
     assert not hasattr(pol2, "log_std")
-    mean, std = pol2.mean_std(torch.randn(5, 3))
-    assert mean.shape == std.shape == (5, 2)
+    mean, std = pol2.mean_std(torch.randn(1, 5, 3))
+    assert mean.shape == std.shape == (1, 5, 2)
 
 
 def test_preference_policy_initial_probabilities():
     pol = PreferencePolicy(obs_dim=1, n_actions=2, init_probs=[0.95, 0.05])
-    probs = pol.distribution(torch.ones(3, 1)).probs
-    assert_close(probs, torch.tensor([[0.95, 0.05]] * 3))
+    probs = pol.distribution(torch.ones(1, 3, 1)).probs
+    assert_close(probs, torch.tensor([[[0.95, 0.05]] * 3]))
 
 
 def test_make_policy_dispatches_on_action_space():
@@ -73,6 +73,6 @@ def test_make_policy_dispatches_on_action_space():
 def test_act_samples_follow_the_distribution():
     torch.manual_seed(0)
     pol = _categorical_with_logits([0.0, math.log(3.0)])
-    actions = pol.act(torch.zeros(20000, 1))
+    actions = pol.act(torch.zeros(1, 20000, 1))
     assert abs(actions.float().mean().item() - 0.75) < 0.015
-    assert torch.all(pol.act(torch.zeros(5, 1), greedy=True) == 1)
+    assert torch.all(pol.act(torch.zeros(1, 5, 1), greedy=True) == 1)

@@ -38,27 +38,27 @@ if "CountingEnv-v0" not in gym.registry:
 def test_every_transition_belongs_to_exactly_one_episode(num_envs, episodes):
     envs = make_vec_env("CountingEnv-v0", num_envs)
     policy = make_policy(envs.single_observation_space, envs.single_action_space)
-    collector = EpisodeCollector(envs, episodes, seed=0)
+    collector = EpisodeCollector(envs, episodes, seeds=0)
     for _ in range(3):
         batch = collector.collect(policy)
         assert batch.num_episodes == episodes
         for e in range(episodes):
-            n = int(batch.lengths[e])
-            assert torch.equal(batch.obs[e, :n, 0], torch.arange(n, dtype=torch.float32))
-            assert torch.equal(batch.rewards[e, :n], torch.arange(1, n + 1, dtype=torch.float32))
-            assert batch.mask[e, :n].all() and not batch.mask[e, n:].any()
-            assert float(batch.final_obs[e, 0]) == n  # the true last state, not the reset one
-            assert bool(batch.terminated[e])
+            n = int(batch.lengths[0, e])
+            assert torch.equal(batch.obs[0, e, :n, 0], torch.arange(n, dtype=torch.float32))
+            assert torch.equal(batch.rewards[0, e, :n], torch.arange(1, n + 1, dtype=torch.float64))
+            assert batch.mask[0, e, :n].all() and not batch.mask[0, e, n:].any()
+            assert float(batch.final_obs[0, e, 0]) == n  # the true last state, not the reset one
+            assert bool(batch.terminated[0, e])
 
 
 def test_cartpole_every_return_equals_its_length():
     envs = make_vec_env("CartPole-v1", 4)
     policy = make_policy(envs.single_observation_space, envs.single_action_space)
-    collector = EpisodeCollector(envs, 16, seed=1)
+    collector = EpisodeCollector(envs, 16, seeds=1)
     for _ in range(2):
         batch = collector.collect(policy)
         assert batch.num_episodes == 16
-        assert torch.equal(batch.episode_returns, batch.lengths.float())
+        assert torch.equal(batch.episode_returns, batch.lengths.double())
         assert batch.num_steps == int(batch.mask.sum())
 
 
@@ -71,8 +71,8 @@ def test_quota_is_spread_over_copies():
 def test_continuous_actions_are_float_and_unclipped():
     envs = make_vec_env("Pendulum-v1", 2)
     policy = make_policy(envs.single_observation_space, envs.single_action_space, log_std_init=1.5)
-    batch = EpisodeCollector(envs, 2, seed=0).collect(policy)
+    batch = EpisodeCollector(envs, 2, seeds=0).collect(policy)
     assert batch.actions.dtype == torch.float32 and batch.actions.shape[-1] == 1
     # σ = e^1.5 ≈ 4.5 ≫ the bound 2: sampled actions outside [−2, 2] are kept as sampled
     assert batch.actions.abs().max() > 2.0
-    assert torch.equal(batch.lengths, torch.tensor([200, 200]))
+    assert torch.equal(batch.lengths, torch.tensor([[200, 200]]))

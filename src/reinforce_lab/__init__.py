@@ -4,7 +4,13 @@ Pure tensor maths lives in :mod:`reinforce_lab.returns` and :mod:`reinforce_lab.
 policies in :mod:`reinforce_lab.policies`; episode collection in
 :mod:`reinforce_lab.rollout`; the Lightning module in :mod:`reinforce_lab.module`; the
 Hydra entry points are :mod:`reinforce_lab.train`, :mod:`reinforce_lab.eval` and
-:mod:`reinforce_lab.report`.
+:mod:`reinforce_lab.report`; sweep support (W&B group, failed jobs) in :mod:`reinforce_lab.sweeps`.
 """
 
+from .sweeps import quiet_launcher_schema_warning as _quiet_launcher_schema_warning
+from .sweeps import register_resolvers as _register_resolvers
+
 __version__ = "0.1.0"
+
+_register_resolvers()  # ${rlab.group:} in conf/logger/wandb.yaml must resolve wherever the config is composed
+_quiet_launcher_schema_warning()  # also in joblib workers, which import this package before composing

@@ -19,20 +19,24 @@ class EpisodeRecorder(pl.Callback):
     """Writes ``episodes.csv`` and sends per-episode and per-update metrics to the logger.
 
     Metrics go to ``trainer.logger.log_metrics`` with ``env_step`` in every record: the
-    W&B run uses it as the x-axis (``define_metric``), the CSV logger as a column.
+    W&B run uses it as the x-axis (``define_metric``), the CSV logger as a column. With
+    several agents (``train.num_seeds``) each agent's rows carry its ``seed`` and its own
+    episode numbering and env-step count; the logger gets the mean over agents per update
+    (``train/episode_return``) and one curve per agent (``seeds/<seed>/episode_return``).
 
     Args:
         path: the ``episodes.csv`` to write (appended to when it exists, for resumes).
         window: episodes in the moving average (100, as in gymnasium's "solved" criterion).
+        seeds: the seed of each agent.
     """
 
-    def __init__(self, path: Path, window: int = 100) -> None:
+    def __init__(self, path: Path, window: int = 100, seeds: list[int] | None = None) -> None:
         self.path = Path(path)
         self.window = int(window)
-        self.recent: deque[float] = deque(maxlen=self.window)
-        self.episodes = 0
-        self.env_steps = 0
-        self.solved_at_episode: int | None = None
+        self.seeds = list(seeds) if seeds else [0]
+        self.multi = len(self.seeds) > 1
+        self.recent: list[deque[float]] = [deque(maxlen=self.window) for _ in self.seeds]
+        self.solved_at: list[int | None] = [None] * len(self.seeds)
         self.target: float | None = None
         self._file = None
         self._writer = None
@@ -42,32 +46,52 @@ class EpisodeRecorder(pl.Callback):
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
         if new:
-            self._writer.writerow(EPISODE_COLUMNS)
+            self._writer.writerow(EPISODE_COLUMNS + (("seed",) if self.multi else ()))
+
+    def agent_mean(self, agent: int) -> float:
+        r = self.recent[agent]
+        return sum(r) / len(r) if r else float("nan")
 
     @property
     def mean_return(self) -> float:
-        return sum(self.recent) / len(self.recent) if self.recent else float("nan")
+        """Mean over agents of each agent's mean over its last ``window`` episodes."""
+        means = [self.agent_mean(a) for a in range(len(self.seeds)) if self.recent[a]]
+        return sum(means) / len(means) if means else float("nan")
+
+    @property
+    def solved_at_episode(self) -> int | None:
+        return self.solved_at[0] if not self.multi else None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         logger = trainer.logger
-        rows = zip(range(outputs["first_episode"], outputs["first_episode"] + len(outputs["returns"])),
-                   outputs["env_steps"], outputs["returns"], outputs["lengths"])
-        for episode, env_step, ret, length in rows:
-            self._writer.writerow((episode, env_step, _fmt(ret), length))
-            self.recent.append(ret)
-            if logger is not None:
-                logger.log_metrics({"train/episode_return": ret, "train/episode_length": length,
-                                    "env_step": env_step})
-            if (self.solved_at_episode is None and self.target is not None
-                    and len(self.recent) == self.window and self.mean_return >= self.target):
-                self.solved_at_episode = episode
+        per_agent: dict[str, float] = {}
+        batch_returns: list[float] = []
+        for a, rec in enumerate(outputs["agents"]):
+            rows = zip(range(rec["first_episode"], rec["first_episode"] + len(rec["returns"])),
+                       rec["env_steps"], rec["returns"], rec["lengths"])
+            for episode, env_step, ret, length in rows:
+                row = (episode, env_step, _fmt(ret), length)
+                self._writer.writerow(row + ((self.seeds[a],) if self.multi else ()))
+                self.recent[a].append(ret)
+                if logger is not None and not self.multi:
+                    logger.log_metrics({"train/episode_return": ret, "train/episode_length": length,
+                                        "env_step": env_step})
+                if (self.solved_at[a] is None and self.target is not None
+                        and len(self.recent[a]) == self.window and self.agent_mean(a) >= self.target):
+                    self.solved_at[a] = episode
+            if rec["returns"]:
+                batch_returns += rec["returns"]
+                per_agent[f"seeds/{self.seeds[a]}/episode_return"] = sum(rec["returns"]) / len(rec["returns"])
         self._file.flush()
-        self.episodes = pl_module.episodes
-        self.env_steps = pl_module.env_steps
-        if logger is not None:
-            logger.log_metrics({**outputs["metrics"], "train/return_mean_100": self.mean_return,
-                                "env_step": self.env_steps})
+        if logger is None:
+            return
+        env_step = pl_module.env_steps // len(self.seeds)
+        metrics = {**outputs["metrics"], "train/return_mean_100": self.mean_return, "env_step": env_step}
+        if self.multi and batch_returns:
+            metrics["train/episode_return"] = sum(batch_returns) / len(batch_returns)
+            metrics.update(per_agent)
+        logger.log_metrics(metrics)
 
     def close(self) -> None:
         if self._file is not None:
@@ -82,10 +106,11 @@ class EpisodeRecorder(pl.Callback):
 
 
 class TrainingBudget(pl.Callback):
-    """Stops training at ``max_env_steps``/``max_episodes`` or once the target is reached.
+    """Stops each agent at ``max_env_steps``/``max_episodes`` or once it reaches the target.
 
-    The target is reached when the mean return of the last ``window`` episodes is at least
-    ``target_return`` (``train.target_return``; gymnasium's ``reward_threshold`` by default).
+    The target is reached when the mean return of the agent's last ``window`` episodes is at
+    least ``target_return`` (``train.target_return``; gymnasium's ``reward_threshold`` by
+    default). Training ends when every agent has stopped.
     """
 
     def __init__(self, recorder: EpisodeRecorder, max_env_steps: int | None = None,
@@ -93,17 +118,27 @@ class TrainingBudget(pl.Callback):
         self.recorder = recorder
         self.max_env_steps, self.max_episodes = max_env_steps, max_episodes
         self.recorder.target = target_return
-        self.stop_reason: str | None = None
+        self.reasons: list[str | None] = [None] * len(recorder.seeds)
+
+    @property
+    def stop_reason(self) -> str | None:
+        reasons = sorted({r for r in self.reasons if r})
+        return ", ".join(reasons) if reasons else None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
-        if self.recorder.solved_at_episode is not None:
-            self.stop_reason = "target return reached"
-        elif self.max_env_steps is not None and pl_module.env_steps >= self.max_env_steps:
-            self.stop_reason = "max_env_steps reached"
-        elif self.max_episodes is not None and pl_module.episodes >= self.max_episodes:
-            self.stop_reason = "max_episodes reached"
-        if self.stop_reason:
+        for a in range(len(self.reasons)):
+            if self.reasons[a]:
+                continue
+            if self.recorder.solved_at[a] is not None:
+                self.reasons[a] = "target return reached"
+            elif self.max_env_steps is not None and pl_module.agent_env_steps[a] >= self.max_env_steps:
+                self.reasons[a] = "max_env_steps reached"
+            elif self.max_episodes is not None and pl_module.agent_episodes[a] >= self.max_episodes:
+                self.reasons[a] = "max_episodes reached"
+            if self.reasons[a] and len(self.reasons) > 1:
+                pl_module.stop_agent(a)
+        if all(self.reasons):
             trainer.should_stop = True
 
 
@@ -119,21 +154,25 @@ class Progress(pl.Callback):
         self._last = 0.0
         self._start = 0.0
 
+    def _agent_steps(self, pl_module: pl.LightningModule) -> int:
+        return pl_module.env_steps // len(self.recorder.seeds)
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._start = self._last = time.perf_counter()
         if self.enabled and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.budget.max_env_steps, unit="step", unit_scale=True,
-                             dynamic_ncols=True, initial=pl_module.env_steps, desc="training")
+            self._bar = tqdm(total=self.budget.max_env_steps, unit="step", unit_scale=True, dynamic_ncols=True,
+                             initial=self._agent_steps(pl_module), desc="training")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
         if not self.enabled:
             return
         ret = self.recorder.mean_return
+        steps = self._agent_steps(pl_module)
         if self._bar is not None:
-            self._bar.n = pl_module.env_steps
+            self._bar.n = steps
             self._bar.set_postfix(episodes=pl_module.episodes, ret100=f"{ret:.1f}", refresh=False)
             self._bar.refresh()
             return
@@ -141,10 +180,10 @@ class Progress(pl.Callback):
         if now - self._last >= self.interval_s:
             self._last = now
             total = self.budget.max_env_steps
-            pct = f"{100 * pl_module.env_steps / total:3.0f}% " if total else ""
+            pct = f"{100 * steps / total:3.0f}% " if total else ""
             rate = pl_module.env_steps / max(now - self._start, 1e-9)
-            print(f"[train] {pct}env_step {pl_module.env_steps:,} | episodes {pl_module.episodes:,} | "
-                  f"return(last {len(self.recorder.recent)}) {ret:.1f} | {rate:,.0f} steps/s",
+            print(f"[train] {pct}env_step {steps:,} | episodes {pl_module.episodes:,} | "
+                  f"return(last {self.recorder.window}) {ret:.1f} | {rate:,.0f} steps/s",
                   file=sys.stderr, flush=True)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -152,7 +191,8 @@ class Progress(pl.Callback):
             self._bar.close()
             self._bar = None
 
-    on_exception = lambda self, trainer, pl_module, exception: self.on_train_end(trainer, pl_module)  # noqa: E731
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self.on_train_end(trainer, pl_module)
 
 
 def _fmt(x: float) -> str:

@@ -80,6 +80,7 @@ def validate(cfg: DictConfig) -> None:
     _check_int("env.num_envs", cfg.env.num_envs, 1)
     _check_int("algo.episodes_per_update", cfg.algo.episodes_per_update, 1)
     _check_int("seed", cfg.seed, 0)
+    _check_int("train.num_seeds", cfg.train.get("num_seeds", 1), 1)
     _check_range("algo.gamma", cfg.algo.gamma, 0.0, 1.0)
     _check_positive("optimizer.lr", cfg.optimizer.get("lr"))
     if cfg.algo.advantage not in ADVANTAGES:
@@ -133,11 +134,27 @@ def build_envs(cfg: DictConfig, num_envs: int | None = None) -> gym.vector.Vecto
                         cfg.env.get("vectorization", "sync"), **kwargs)
 
 
-def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space) -> Policy:
-    """The policy (``policy`` group) for these spaces."""
+def agent_seeds(cfg: DictConfig) -> list[int]:
+    """The seeds of the run's agents: ``seed … seed + train.num_seeds − 1``."""
+    return [int(cfg.seed) + a for a in range(int(cfg.train.get("num_seeds", 1) or 1))]
+
+
+def agent_generators(seeds: list[int]) -> list[torch.Generator]:
+    """One torch generator per agent: it initialises that agent's networks, then samples its actions."""
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+
+def env_seeds(seeds: list[int], envs_per_agent: int) -> list[int]:
+    """Seed of every env copy: agent seed ``k``'s copy ``i`` gets ``k·10⁴ + i`` (distinct across agents)."""
+    return [k * 10_000 + i for k in seeds for i in range(envs_per_agent)]
+
+
+def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space,
+                 generators: list[torch.Generator] | None = None) -> Policy:
+    """The policy (``policy`` group) for these spaces, one slice per generator (agent)."""
     try:
         return instantiate(cfg.policy, observation_space=observation_space, action_space=action_space,
-                           _convert_="all")
+                           generators=generators or [None], _convert_="all")
     except Exception as exc:  # hydra wraps the ValueError from make_policy
         cause = exc.__cause__ or exc
         if isinstance(cause, ValueError):
@@ -147,11 +164,12 @@ def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gy
         raise
 
 
-def build_value_fn(cfg: DictConfig, observation_space: gym.Space) -> torch.nn.Module:
+def build_value_fn(cfg: DictConfig, observation_space: gym.Space,
+                   generators: list[torch.Generator] | None = None) -> torch.nn.Module:
     """v̂(s, w): an MLP with the policy's hidden sizes (or ``algo.value_hidden_sizes``)."""
     hidden = cfg.algo.get("value_hidden_sizes") or cfg.policy.get("hidden_sizes") or (64, 64)
     obs_dim = int(torch.tensor(observation_space.shape).prod())
-    return mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"))
+    return mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"), generators or [None])
 
 
 def build_optimizer(cfg: DictConfig, lr: float | None = None) -> functools.partial:

@@ -27,8 +27,11 @@ def run_dir_of(ckpt: Path) -> Path:
 
 
 def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 12345,
-             video_dir: Path | None = None, video_episodes: int = 1) -> dict[str, Any]:
-    """Run ``episodes`` episodes with the checkpoint's policy; returns the results."""
+             video_dir: Path | None = None, video_episodes: int = 1, agent: int = 0) -> dict[str, Any]:
+    """Run ``episodes`` episodes with the checkpoint's policy; returns the results.
+
+    ``agent`` picks one agent of a ``train.num_seeds`` checkpoint (0 for a plain run).
+    """
     import gymnasium as gym
     import torch
 
@@ -36,6 +39,7 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
     from .envs import make_env
 
     os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     if "rlab" not in state:
         raise ConfigError("ckpt", ckpt, "a checkpoint written by rlab-train (this one has no run config)")
@@ -46,7 +50,10 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
     if video_dir is not None:
         env = gym.wrappers.RecordVideo(env, str(video_dir), name_prefix="eval",
                                        episode_trigger=lambda i: i < video_episodes, disable_logger=True)
-    policy = build_policy(conf, env.observation_space, env.action_space)
+    num_seeds = int(conf.train.get("num_seeds", 1) or 1)
+    if not 0 <= agent < num_seeds:
+        raise ConfigError("agent", agent, f"an integer in [0, {num_seeds - 1}] (this checkpoint has {num_seeds} agents)")
+    policy = build_policy(conf, env.observation_space, env.action_space, [None] * num_seeds)
     policy.load_state_dict({k[len("policy."):]: v for k, v in state["state_dict"].items()
                             if k.startswith("policy.")})
     policy.eval()
@@ -55,7 +62,8 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
         obs, _ = env.reset(seed=seed + i)
         total, steps, done = 0.0, 0, False
         while not done:
-            action = policy.act(torch.as_tensor(obs, dtype=torch.float32), greedy=greedy).numpy()
+            obs_t = torch.as_tensor(obs, dtype=torch.float32).expand(num_seeds, 1, -1)  # [agents, 1, obs_dim]
+            action = policy.act(obs_t, greedy=greedy)[agent, 0].numpy()
             obs, reward, terminated, truncated, _ = env.step(action if not policy.discrete else int(action))
             total += float(reward)
             steps += 1
@@ -64,7 +72,7 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
         lengths.append(steps)
     env.close()
     result = {
-        "ckpt": str(ckpt), "env_id": conf.env.id, "episodes": episodes, "greedy": greedy, "seed": seed,
+        "ckpt": str(ckpt), "env_id": conf.env.id, "agent_seed": int(conf.seed) + agent, "episodes": episodes, "greedy": greedy, "seed": seed,
         "return_mean": statistics.fmean(returns), "return_std": statistics.pstdev(returns),
         "returns": returns, "lengths": lengths, "trained_env_steps": state["rlab"].get("env_steps"),
     }
@@ -84,7 +92,7 @@ def _hydra_main(cfg: DictConfig) -> None:
         run_dir = run_dir_of(ckpt)
         out_dir = Path(cfg.out) if cfg.out else run_dir
         result = evaluate(ckpt, cfg.episodes, bool(cfg.greedy), int(cfg.seed),
-                          out_dir / "videos" if cfg.video else None, int(cfg.video_episodes))
+                          out_dir / "videos" if cfg.video else None, int(cfg.video_episodes), int(cfg.agent))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

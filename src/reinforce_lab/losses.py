@@ -1,8 +1,9 @@
 """Loss forms of the one policy-gradient estimator, as pure functions.
 
-All take per-step tensors shaped ``[E, T]`` (episodes × time, 0 on padding) and return
-a scalar to *minimise*, summed over time and averaged over the ``E`` episodes. With one
-episode per update this is exactly the sum of the book's per-step updates (S&B §13.3).
+All take per-step tensors shaped ``[..., E, T]`` (optional agents × episodes × time, 0 on
+padding) and return a scalar to *minimise*: summed over time, averaged over the ``E``
+episodes and summed over agents (so each agent's gradient is its own). With one episode
+per update this is exactly the sum of the book's per-step updates (S&B §13.3).
 
 The general recipe (:func:`surrogate`): an update ``θ ← θ + α C ∇_θ g(θ)`` with a
 coefficient ``C`` that does not depend on θ (or whose dependence we ignore) is one
@@ -39,7 +40,7 @@ def log_prob_loss(log_prob: Tensor, psi: Tensor, weights: Tensor) -> Tensor:
         weights: ``[E, T]`` w_t = γ^t or 1, and 0 on padding.
     """
     _check(log_prob, psi, weights)
-    return surrogate(weights * psi, log_prob) / log_prob.shape[0]
+    return surrogate(weights * psi, log_prob) / log_prob.shape[-2]
 
 
 def cross_entropy_loss(nll: Tensor, psi: Tensor, weights: Tensor) -> Tensor:
@@ -56,23 +57,25 @@ def cross_entropy_loss(nll: Tensor, psi: Tensor, weights: Tensor) -> Tensor:
         weights: ``[E, T]`` w_t, 0 on padding.
     """
     _check(nll, psi, weights)
-    return surrogate(weights * psi, -nll) / nll.shape[0]
+    return surrogate(weights * psi, -nll) / nll.shape[-2]
 
 
 def entropy_loss(entropy: Tensor, mask: Tensor) -> Tensor:
     """``−(1/E) Σ_t H(π(·|S_t))``: added with coefficient β it rewards spread-out policies."""
     _check(entropy, mask)
-    return -(entropy * mask).sum() / entropy.shape[0]
+    return -(entropy * mask).sum() / entropy.shape[-2]
 
 
 def value_loss(values: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
     """``(1/E) Σ_t ½ (target_t − v̂(S_t, w))²``; its descent step is ``w ← w + α_w δ ∇v̂`` (S&B §13.4)."""
     _check(values, targets, mask)
-    return 0.5 * (((targets.detach() - values) ** 2) * mask).sum() / values.shape[0]
+    return 0.5 * (((targets.detach() - values) ** 2) * mask).sum() / values.shape[-2]
 
 
 def _check(*tensors: Tensor) -> None:
     shape = tensors[0].shape
     for t in tensors[1:]:
         if t.shape != shape:
-            raise ValueError(f"shape mismatch: {tuple(shape)} vs {tuple(t.shape)} (expected [E, T] each)")
+            raise ValueError(f"shape mismatch: {tuple(shape)} vs {tuple(t.shape)} (expected [..., E, T] each)")
+    if len(shape) < 2:
+        raise ValueError(f"expected [..., E, T] tensors, got shape {tuple(shape)}")

@@ -1,16 +1,22 @@
 """The Lightning module that trains every REINFORCE variant.
 
-One ``training_step`` = collect ``episodes_per_update`` whole episodes with the current
-policy, then one :class:`~reinforce_lab.update.PolicyGradient` update. Optimisation is
-manual because ``loss=update_rule`` changes the parameters without any loss, and the
+One ``training_step`` = collect ``episodes_per_update`` whole episodes per agent with the
+current policy, then one :class:`~reinforce_lab.update.PolicyGradient` update. Optimisation
+is manual because ``loss=update_rule`` changes the parameters without any loss, and the
 sequential rule updates many times per batch; Lightning still owns the loop, devices,
 precision, loggers, callbacks and checkpoints.
+
+With ``train.num_seeds = S`` the module holds S independent agents (every parameter has a
+leading agent dimension, see :mod:`reinforce_lab.policies`). An agent that has used its
+budget (or reached the target) stops collecting episodes and its parameters are frozen,
+so each agent's record is what a separate run with its seed would have written.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -35,7 +41,7 @@ class ReinforceModule(pl.LightningModule):
     """REINFORCE-family training as a LightningModule.
 
     Args:
-        policy: π(a|s, θ).
+        policy: π(a|s, θ) for S agents.
         collector: gathers whole episodes from the vector env (S&B §13.3 needs complete episodes).
         optimizer: partial ``torch.optim`` constructor for θ (its ``lr`` is α_θ).
         value_fn: v̂(s, w) for ``baseline``/``td`` advantages.
@@ -56,8 +62,19 @@ class ReinforceModule(pl.LightningModule):
         self._optimizer, self._value_optimizer = optimizer, value_optimizer
         self.algo = PolicyGradient(policy, value_fn, **(update or {}))
         self.run_config = run_config or {}
-        self.env_steps = 0
-        self.episodes = 0
+        self.num_seeds = collector.num_seeds
+        self.agent_env_steps = [0] * self.num_seeds
+        self.agent_episodes = [0] * self.num_seeds
+        self._frozen: dict[str, torch.Tensor] = {}
+
+    # Totals over agents (a plain run has one agent).
+    @property
+    def env_steps(self) -> int:
+        return sum(self.agent_env_steps)
+
+    @property
+    def episodes(self) -> int:
+        return sum(self.agent_episodes)
 
     def configure_optimizers(self):
         optimizers = [self._optimizer(self.policy.parameters())]
@@ -69,6 +86,25 @@ class ReinforceModule(pl.LightningModule):
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_Ticks(), batch_size=None)
 
+    def stop_agent(self, agent: int) -> None:
+        """Freeze agent ``agent``: no more episodes, parameters kept as they are now."""
+        if not self.collector.active[agent]:
+            return
+        self.collector.active[agent] = False
+        frozen = ~torch.as_tensor(self.collector.active)
+        for name, p in self.named_parameters():
+            self._frozen[name] = p.detach().clone()
+        self._frozen_mask = frozen
+
+    def _restore_frozen(self) -> None:
+        # Adam moves parameters even on a zero gradient (momentum): put frozen agents back.
+        if not self._frozen:
+            return
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                mask = self._frozen_mask.to(p.device)
+                p[mask] = self._frozen[name][mask]
+
     def training_step(self, _tick: Any, _index: int) -> dict[str, Any]:
         dtype = next(self.policy.parameters()).dtype
         self.collector.device, self.collector.dtype = self.device, dtype
@@ -79,24 +115,24 @@ class ReinforceModule(pl.LightningModule):
         metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],  # rewards → policy dtype
                                  optimizers[1] if len(optimizers) > 1 else None,
                                  backward=self.manual_backward)
-        lengths = batch.lengths
-        ends = (self.env_steps + torch.cumsum(lengths, 0)).tolist()
-        first_episode = self.episodes + 1
-        self.env_steps += batch.num_steps
-        self.episodes += batch.num_episodes
-        return {
-            "metrics": metrics,
-            "returns": batch.episode_returns.tolist(),
-            "lengths": lengths.tolist(),
-            "env_steps": ends,
-            "first_episode": first_episode,
-        }
+        self._restore_frozen()
+        returns, lengths = batch.episode_returns.tolist(), batch.lengths.tolist()
+        agents = []
+        for a in range(self.num_seeds):
+            n = int((batch.lengths[a] > 0).sum()) if self.num_seeds > 1 else batch.num_episodes
+            ends = (self.agent_env_steps[a] + np.cumsum(lengths[a][:n])).tolist()
+            agents.append({"returns": returns[a][:n], "lengths": lengths[a][:n], "env_steps": ends,
+                           "first_episode": self.agent_episodes[a] + 1})
+            self.agent_env_steps[a] += int(sum(lengths[a][:n]))
+            self.agent_episodes[a] += n
+        return {"metrics": metrics, "agents": agents}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["rlab"] = {"config": self.run_config, "env_steps": self.env_steps,
-                              "episodes": self.episodes}
+        checkpoint["rlab"] = {"config": self.run_config, "env_steps": self.env_steps, "episodes": self.episodes,
+                              "agent_env_steps": self.agent_env_steps, "agent_episodes": self.agent_episodes,
+                              "active": self.collector.active.tolist(), "rounds": self.collector.rounds}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("rlab", {})
-        self.env_steps = int(state.get("env_steps", 0))
-        self.episodes = int(state.get("episodes", 0))
+        self.agent_env_steps = list(state.get("agent_env_steps", [state.get("env_steps", 0)]))
+        self.agent_episodes = list(state.get("agent_episodes", [state.get("episodes", 0)]))

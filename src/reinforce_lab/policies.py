@@ -5,6 +5,13 @@ Every policy exposes the same four methods, so losses never branch on the action
 cross-entropy / negative log-likelihood of the taken action, computed by the library
 loss that people usually reach for) and ``entropy(obs)``. :func:`make_policy` is the one
 place that dispatches on the action space (as in Stable-Baselines3).
+
+**Seeds as a batch dimension.** Every parameter has a leading dimension of size
+``num_seeds`` (S): S independent agents live in one module, each with its own slice of
+every weight, initialised from its own generator. Inputs are ``[S, ..., obs_dim]`` and
+outputs ``[S, ...]``. Because the agents share no parameter and every optimiser in
+``torch.optim`` is elementwise, the gradient of the *sum* of the agents' losses updates
+each agent exactly as a separate run would. A plain run is simply S = 1.
 """
 
 from __future__ import annotations
@@ -20,25 +27,78 @@ from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
+Generators = Sequence[torch.Generator | None]
 
 
-def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str = "tanh") -> nn.Sequential:
-    """A plain multilayer perceptron ``in → hidden... → out`` (no activation on the output)."""
+def _uniform(shape: tuple[int, ...], bound: float, generators: Generators) -> Tensor:
+    """``U(−bound, bound)`` with slice ``s`` drawn from ``generators[s]`` (None: torch's global RNG)."""
+    return torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in generators])
+
+
+class SeedLinear(nn.Module):
+    """``S`` independent linear layers applied to ``[S, ..., in]`` with one batched matmul.
+
+    Initialised per seed like ``nn.Linear`` (U(±1/√in) for weight and bias), each seed from
+    its own generator, so agent ``s`` of a batch starts where a run with that seed would.
+    """
+
+    def __init__(self, in_features: int, out_features: int, generators: Generators) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
+        self.weight = nn.Parameter(_uniform((in_features, out_features), bound, generators))  # [S, in, out]
+        self.bias = nn.Parameter(_uniform((out_features,), bound, generators))  # [S, out]
+
+    def forward(self, x: Tensor) -> Tensor:
+        s, middle = x.shape[0], x.shape[1:-1]
+        flat = x.reshape(s, -1, x.shape[-1])  # [S, N, in]
+        if self.weight.shape[-1] == 1:
+            # A single output (value heads, 1-d actions): batched matmul picks a matrix-vector
+            # kernel whose rounding depends on S, which would make agent k of a batch differ
+            # in the last bit from a run of its own. Multiply-and-sum rounds the same for any S.
+            out = (flat * self.weight[..., 0].unsqueeze(1)).sum(-1, keepdim=True) + self.bias.unsqueeze(1)
+        else:
+            out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight)  # [S, N, out]
+        return out.reshape(s, *middle, out.shape[-1])
+
+
+def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str = "tanh",
+        generators: Generators = (None,)) -> nn.Sequential:
+    """A multilayer perceptron ``in → hidden... → out`` per seed (no activation on the output)."""
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation={activation!r}; allowed: {', '.join(_ACTIVATIONS)}")
     layers: list[nn.Module] = []
     last = in_dim
     for h in hidden_sizes:
-        layers += [nn.Linear(last, int(h)), _ACTIVATIONS[activation]()]
+        layers += [SeedLinear(last, int(h), generators), _ACTIVATIONS[activation]()]
         last = int(h)
-    layers.append(nn.Linear(last, out_dim))
+    layers.append(SeedLinear(last, out_dim, generators))
     return nn.Sequential(*layers)
+
+
+def _per_seed(x: Tensor, like: Tensor) -> Tensor:
+    """Broadcast a per-seed ``[S, k]`` tensor to ``like``'s shape ``[S, ..., k]``."""
+    return x.reshape(x.shape[0], *([1] * (like.dim() - 2)), x.shape[-1]).expand_as(like)
+
+
+def _draw(fn, like: Tensor, generators: Generators | None, fill: float = 0.5) -> Tensor:
+    """Random numbers shaped like ``like``, slice ``s`` from ``generators[s]``.
+
+    ``generators=None`` uses torch's global RNG. A ``None`` *entry* marks an agent that is
+    idle at this step: it draws nothing (its slice is ``fill``), so its random stream is
+    exactly the one a separate run of that agent would consume.
+    """
+    if generators is None:
+        return fn(like.shape, dtype=like.dtype, device=like.device)
+    return torch.stack([fn(like.shape[1:], generator=g, dtype=like.dtype, device=like.device) if g is not None
+                        else torch.full(like.shape[1:], fill, dtype=like.dtype, device=like.device)
+                        for g in generators])
 
 
 class Policy(nn.Module):
     """Interface of every policy; ``obs`` is ``[..., obs_dim]``."""
 
     discrete: bool
+    num_seeds: int
 
     def distribution(self, obs: Tensor) -> Distribution:
         raise NotImplementedError
@@ -56,8 +116,11 @@ class Policy(nn.Module):
         return self.distribution(obs).entropy()
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
-        """Sample an action (or take the mode when ``greedy``), without building a graph."""
+    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
+        """Sample an action (or take the mode when ``greedy``), without building a graph.
+
+        ``generators[s]`` draws agent ``s``'s randomness (None: torch's global RNG).
+        """
         raise NotImplementedError
 
 
@@ -67,9 +130,10 @@ class CategoricalPolicy(Policy):
     discrete = True
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (64, 64),
-                 activation: str = "tanh") -> None:
+                 activation: str = "tanh", generators: Generators = (None,)) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, n_actions, hidden_sizes, activation)
+        self.num_seeds = len(generators)
+        self.net = mlp(obs_dim, n_actions, hidden_sizes, activation, generators)
 
     def logits(self, obs: Tensor) -> Tensor:
         return self.net(obs)
@@ -84,12 +148,12 @@ class CategoricalPolicy(Policy):
         return flat.reshape(actions.shape)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
+    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
         logits = self.logits(obs)
         if greedy:
             return logits.argmax(-1)
         # Gumbel-max: one fused sample, cheaper than building a Categorical each step.
-        u = torch.rand_like(logits).clamp_(1e-20, 1.0)
+        u = _draw(torch.rand, logits, generators).clamp_(1e-20, 1.0)
         return (logits - torch.log(-torch.log(u))).argmax(-1)
 
 
@@ -102,8 +166,10 @@ class PreferencePolicy(CategoricalPolicy):
     initial policy has those probabilities (e.g. π(right) = 0.05).
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, init_probs: Sequence[float] | None = None) -> None:
+    def __init__(self, obs_dim: int, n_actions: int, init_probs: Sequence[float] | None = None,
+                 generators: Generators = (None,)) -> None:
         nn.Module.__init__(self)
+        self.num_seeds = len(generators)
         if init_probs is None:
             theta = torch.zeros(n_actions)
         else:
@@ -111,10 +177,11 @@ class PreferencePolicy(CategoricalPolicy):
             if p.numel() != n_actions or (p <= 0).any() or abs(float(p.sum()) - 1.0) > 1e-6:
                 raise ValueError(f"policy.init_probs={list(init_probs)} must be {n_actions} positive probabilities summing to 1")
             theta = p.log() - p.log().mean()
-        self.theta = nn.Parameter(theta)
+        self.theta = nn.Parameter(theta.repeat(self.num_seeds, 1))  # [S, n_actions]
 
     def logits(self, obs: Tensor) -> Tensor:
-        return self.theta.expand(*obs.shape[:-1], self.theta.shape[0])
+        return self.theta.reshape(self.num_seeds, *([1] * (obs.dim() - 2)), -1).expand(
+            *obs.shape[:-1], self.theta.shape[-1])
 
 
 class GaussianPolicy(Policy):
@@ -132,25 +199,26 @@ class GaussianPolicy(Policy):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int] = (64, 64),
                  activation: str = "tanh", log_std_init: float = 0.0, min_std: float = 1e-3,
-                 state_dependent_std: bool = False) -> None:
+                 state_dependent_std: bool = False, generators: Generators = (None,)) -> None:
         super().__init__()
+        self.num_seeds = len(generators)
         self.min_std = float(min_std)
         self.state_dependent_std = bool(state_dependent_std)
         out = 2 * act_dim if self.state_dependent_std else act_dim
-        self.net = mlp(obs_dim, out, hidden_sizes, activation)
+        self.net = mlp(obs_dim, out, hidden_sizes, activation, generators)
         self.act_dim = act_dim
         if self.state_dependent_std:
             with torch.no_grad():
-                self.net[-1].bias[act_dim:].fill_(log_std_init)
+                self.net[-1].bias[:, act_dim:].fill_(log_std_init)
         else:
-            self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+            self.log_std = nn.Parameter(torch.full((self.num_seeds, act_dim), float(log_std_init)))  # [S, act_dim]
 
     def mean_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(obs)
         if self.state_dependent_std:
             mean, log_std = out[..., : self.act_dim], out[..., self.act_dim:]
         else:
-            mean, log_std = out, self.log_std.expand_as(out)
+            mean, log_std = out, _per_seed(self.log_std, out)
         return mean, log_std.exp().clamp_min(self.min_std)
 
     def distribution(self, obs: Tensor) -> Independent:
@@ -169,15 +237,15 @@ class GaussianPolicy(Policy):
         return (0.5 * math.log(2 * math.pi * math.e) + std.log()).sum(-1)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False) -> Tensor:
+    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
         mean, std = self.mean_std(obs)
-        return mean if greedy else mean + std * torch.randn_like(mean)
+        return mean if greedy else mean + std * _draw(torch.randn, mean, generators, fill=0.0)
 
 
 def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str = "mlp",
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh",
                 log_std_init: float = 0.0, min_std: float = 1e-3, state_dependent_std: bool = False,
-                init_probs: Sequence[float] | None = None) -> Policy:
+                init_probs: Sequence[float] | None = None, generators: Generators = (None,)) -> Policy:
     """Build the policy that fits ``action_space``: the one place that dispatches on it.
 
     Args:
@@ -187,18 +255,19 @@ def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str
         hidden_sizes, activation: the MLP's shape.
         log_std_init, min_std, state_dependent_std: Gaussian settings (S&B §13.7).
         init_probs: initial action probabilities for ``preferences``.
+        generators: one per agent (``num_seeds`` of them); each initialises its agent's slice.
     """
     obs_dim = int(np.prod(observation_space.shape))
     if isinstance(action_space, gym.spaces.Discrete):
         n = int(action_space.n)
         if kind == "preferences":
-            return PreferencePolicy(obs_dim, n, init_probs)
+            return PreferencePolicy(obs_dim, n, init_probs, generators)
         if kind != "mlp":
             raise ValueError(f"policy.kind={kind!r}; allowed: mlp, preferences")
-        return CategoricalPolicy(obs_dim, n, hidden_sizes, activation)
+        return CategoricalPolicy(obs_dim, n, hidden_sizes, activation, generators)
     if isinstance(action_space, gym.spaces.Box):
         if kind != "mlp":
             raise ValueError(f"policy.kind={kind!r} needs a Discrete action space; allowed for Box: mlp")
         return GaussianPolicy(obs_dim, int(np.prod(action_space.shape)), hidden_sizes, activation,
-                              log_std_init, min_std, state_dependent_std)
+                              log_std_init, min_std, state_dependent_std, generators)
     raise ValueError(f"action space {action_space} is not supported; allowed: Discrete, Box")

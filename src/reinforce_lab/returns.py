@@ -57,12 +57,21 @@ def discount_weights(mask: Tensor, gamma: float, enabled: bool) -> Tensor:
     return mask * torch.pow(torch.as_tensor(gamma, dtype=mask.dtype), t)
 
 
-def masked_mean_std(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and (population) standard deviation of ``x`` over the real steps."""
+def masked_mean_std(x: Tensor, mask: Tensor, dims: tuple[int, ...] | None = None) -> tuple[Tensor, Tensor]:
+    """Mean and (population) standard deviation of ``x`` over the real steps.
+
+    Args:
+        dims: dimensions to reduce (kept, for broadcasting); None reduces everything. With
+            agents as a leading dimension, ``dims=(-2, -1)`` gives per-agent statistics.
+    """
     mask = mask.to(x.dtype)
-    n = mask.sum().clamp_min(1.0)
-    mean = (x * mask).sum() / n
-    var = (((x - mean) * mask) ** 2).sum() / n
+    if dims is None:
+        dims = tuple(range(x.dim()))
+    n = mask.sum(dims, keepdim=True).clamp_min(1.0)
+    mean = (x * mask).sum(dims, keepdim=True) / n
+    var = (((x - mean) * mask) ** 2).sum(dims, keepdim=True) / n
+    if len(dims) == x.dim():
+        return mean.reshape(()), var.sqrt().reshape(())
     return mean, var.sqrt()
 
 

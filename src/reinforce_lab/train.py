@@ -21,6 +21,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from . import sweeps
 from .config import ConfigError, check_group_choices, validate
 
 _T0 = time.perf_counter()
@@ -36,7 +37,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     from . import logging as rlog
     from .callbacks import EpisodeRecorder, Progress, TrainingBudget
-    from .config import build_envs, build_optimizer, build_policy, build_value_fn
+    from .config import (agent_generators, agent_seeds, build_envs, build_optimizer, build_policy, build_value_fn,
+                         env_seeds)
     from .module import ReinforceModule
     from .rollout import EpisodeCollector
 
@@ -45,17 +47,23 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.set_num_threads(int(cfg.train.torch_threads))
     pl.seed_everything(int(cfg.seed), verbose=False)
 
-    envs = build_envs(cfg, min(cfg.env.num_envs, cfg.algo.episodes_per_update))
-    policy = build_policy(cfg, envs.single_observation_space, envs.single_action_space)
+    seeds = agent_seeds(cfg)
+    generators = agent_generators(seeds)
+    envs_per_agent = min(cfg.env.num_envs, cfg.algo.episodes_per_update)
+    envs = build_envs(cfg, envs_per_agent * len(seeds))
+    policy = build_policy(cfg, envs.single_observation_space, envs.single_action_space, generators)
     algo = cfg.algo
-    value_fn = build_value_fn(cfg, envs.single_observation_space) if algo.advantage != "return" else None
+    value_fn = (build_value_fn(cfg, envs.single_observation_space, generators)
+                if algo.advantage != "return" else None)
     baseline_lr = algo.get("baseline_lr") or cfg.optimizer.lr
     update = dict(gamma=algo.gamma, gamma_t=algo.gamma_t, normalize=algo.normalize_returns,
                   advantage=algo.advantage, entropy_coef=algo.get("entropy_coef") or 0.0,
                   loss_form=cfg.loss.name, sequential=bool(cfg.loss.get("sequential", False)),
                   step_size=cfg.optimizer.lr, baseline_step_size=baseline_lr)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    module = ReinforceModule(policy, EpisodeCollector(envs, algo.episodes_per_update, seed=int(cfg.seed)),
+    collector = EpisodeCollector(envs, algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
+                                 num_seeds=len(seeds), generators=generators)
+    module = ReinforceModule(policy, collector,
                              build_optimizer(cfg), value_fn, build_optimizer(cfg, lr=baseline_lr),
                              update=update, run_config=resolved)
 
@@ -78,7 +86,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         wandb_run = logger.experiment
         rlog.setup_wandb_run(wandb_run)
 
-    recorder = EpisodeRecorder(run_dir / "episodes.csv", window=int(cfg.train.window))
+    recorder = EpisodeRecorder(run_dir / "episodes.csv", window=int(cfg.train.window), seeds=seeds)
     budget = TrainingBudget(recorder, cfg.train.max_env_steps, cfg.train.max_episodes, cfg.train.target_return)
     progress = Progress(recorder, budget, enabled=bool(cfg.train.progress))
     trainer = pl.Trainer(
@@ -106,8 +114,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             print(f"[rlab] warning: could not write {ckpt}: {exc}", file=sys.stderr)
         summary = {
             "status": status,
-            "final_return": recorder.mean_return if recorder.recent else None,
-            "final_window": len(recorder.recent),
+            "final_return": recorder.mean_return if any(recorder.recent) else None,
+            "final_window": len(recorder.recent[0]),
             "episodes": module.episodes,
             "env_steps": module.env_steps,
             "wall_s": round(wall, 3),
@@ -124,6 +132,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "wandb_run_dir": str(rlog.wandb_run_dir(wandb_run)) if wandb_run is not None else None,
             "run_dir": str(run_dir),
         }
+        if len(seeds) > 1:
+            # One job, several agents: the aggregates above are over agents (final_return is the
+            # mean of the agents' final returns; env_steps and episodes are totals).
+            summary["num_seeds"] = len(seeds)
+            summary["agents"] = [
+                {"seed": k, "final_return": recorder.agent_mean(a) if recorder.recent[a] else None,
+                 "episodes": module.agent_episodes[a], "env_steps": module.agent_env_steps[a],
+                 "solved_at_episode": recorder.solved_at[a], "stop_reason": budget.reasons[a]}
+                for a, k in enumerate(seeds)]
         if error:
             summary["error"] = error
         rlog.write_summary(run_dir, summary)
@@ -172,27 +189,93 @@ def _remove_if_only_hydra(run_dir: Path) -> None:
 
 @hydra.main(config_path="pkg://reinforce_lab.conf", config_name="train", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    """One Hydra job. Returns the final return (what a sweeper such as Optuna maximises).
+
+    A single run stops on bad input with one line and exit code 2. In a sweep a failing job
+    (bad input or an exception in training) must not stop the others: it leaves a failed
+    ``summary.json`` (and a finished W&B run), prints one line and returns
+    :func:`~reinforce_lab.sweeps.failure_value`.
+    """
     from hydra.core.hydra_config import HydraConfig
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = sweeps.is_multirun()
     try:
         validate(cfg)
         summary = run(cfg, run_dir)
     except ConfigError as exc:
+        if multirun:
+            return _job_failed(cfg, run_dir, str(exc))
         _fail(str(exc), run_dir)
     except KeyboardInterrupt:
         print("[rlab] interrupted; checkpoint and summary.json written", file=sys.stderr)
         sys.exit(130)
-    return summary.get("final_return")
+    except Exception as exc:
+        if not multirun:
+            raise
+        return _job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}", exc)
+    final_return = summary.get("final_return")
+    return sweeps.failure_value() if multirun and final_return is None else final_return
+
+
+def _job_failed(cfg: DictConfig, run_dir: Path, error: str, exc: BaseException | None = None) -> float:
+    """Record a failed sweep job in its folder, print one line, return the sweeper's failure value."""
+    from . import logging as rlog
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if exc is not None:
+        import traceback
+
+        (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(exc)))
+    if not (run_dir / rlog.SUMMARY_FILE).is_file():  # run() writes it once training has started
+        summary: dict[str, Any] = {
+            "status": "failed", "error": error, "final_return": None, "final_window": 0, "episodes": 0,
+            "env_steps": 0, "wall_s": 0.0, "env_steps_per_s": 0.0, "solved_at_episode": None,
+            "seed": OmegaConf.select(cfg, "seed", default=None), "run_dir": str(run_dir), "wandb_run_dir": None}
+        summary["wandb_run_dir"] = _failed_wandb_run(cfg, run_dir, summary)
+        rlog.write_summary(run_dir, summary)
+    more = "; traceback in traceback.txt" if exc is not None else ""
+    print(f"[rlab] job failed ({run_dir}): {error}{more}", file=sys.stderr, flush=True)
+    return sweeps.failure_value()
+
+
+def _failed_wandb_run(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> str | None:
+    """A finished (exit code 1) W&B run for a job that failed before training, so the sweep's
+    W&B group shows it; ``None`` when W&B is not the logger or cannot start."""
+    from . import logging as rlog
+
+    if "Wandb" not in str(cfg.logger.get("_target_", "")):
+        return None
+    try:
+        import wandb
+
+        try:
+            config = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # noqa: BLE001 - the failure may be an unresolvable value itself
+            config = OmegaConf.to_container(cfg, resolve=False)
+        lg = config["logger"]
+        mode = rlog.wandb_mode(lg.get("mode"))
+        os.environ.setdefault("WANDB_SILENT", "true")
+        wandb_run = wandb.init(project=lg.get("project"), entity=lg.get("entity"), group=lg.get("group"),
+                               job_type=lg.get("job_type"), name=lg.get("name"), tags=lg.get("tags"),
+                               dir=str(run_dir), mode=mode, config=config)
+        wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
+        wandb_run.finish(exit_code=1)
+        return str(rlog.wandb_run_dir(wandb_run))
+    except Exception as exc:  # noqa: BLE001 - the job has failed already; its summary.json must still land
+        print(f"[rlab] warning: no W&B run for the failed job: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def main() -> None:
-    """Console entry point ``rlab-train``."""
+    """Console entry point ``rlab-train``. A sweep exits with code 1 when any of its jobs failed."""
     try:
         check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
     except ConfigError as exc:
         _fail(str(exc))
     _hydra_main()
+    if sweeps.FAILED:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ against hand-written loops. The Lightning module (:mod:`reinforce_lab.module`) c
 * ``baseline`` — REINFORCE with baseline (§13.4): Ψ_t = δ_t = G_t − v̂(S_t, w).
 * ``td``       — one-step actor-critic (§13.5): Ψ_t = δ_t = R_{t+1} + γ v̂(S_{t+1}, w) − v̂(S_t, w)
   (v̂ of a terminal state is 0; a time-limit truncation bootstraps from the final state).
+
+Batches are ``[S, E, T]``: S agents (``train.num_seeds``; 1 for a plain run) × E episodes ×
+T steps. Statistics (normalisation, metrics) are per agent; losses are summed over agents.
 """
 
 from __future__ import annotations
@@ -71,15 +74,15 @@ class PolicyGradient:
         return self.value_fn(obs).squeeze(-1)
 
     def coefficients(self, batch: EpisodeBatch) -> dict[str, Tensor]:
-        """Returns G, weights w_t, value targets and Ψ (before normalisation), all ``[E, T]``."""
+        """Returns G, weights w_t, value targets and Ψ (before normalisation), all ``[S, E, T]``."""
         mask = batch.mask
-        returns = discounted_returns(batch.rewards, mask, self.gamma)  # [E, T]
-        weights = discount_weights(mask, self.gamma, self.gamma_t)  # [E, T]
+        returns = discounted_returns(batch.rewards, mask, self.gamma)  # [S, E, T]
+        weights = discount_weights(mask, self.gamma, self.gamma_t)  # [S, E, T]
         out = {"returns": returns, "weights": weights}
         if self.advantage == "return":
             out["psi"] = returns
             return out
-        values = self.values(batch.obs)  # [E, T], with gradient w.r.t. w
+        values = self.values(batch.obs)  # [S, E, T], with gradient w.r.t. w
         out["values"] = values
         if self.advantage == "baseline":
             out["targets"] = returns
@@ -91,10 +94,10 @@ class PolicyGradient:
     def _td_targets(self, batch: EpisodeBatch, values: Tensor) -> Tensor:
         """``R_{t+1} + γ v̂(S_{t+1})``, with v̂ of the final state only when not terminal."""
         with torch.no_grad():
-            v_final = self.values(batch.final_obs) * (~batch.terminated).to(values.dtype)  # [E]
-        v_next = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1) * batch.mask
-        last = (batch.lengths - 1).unsqueeze(1)
-        v_next = v_next.scatter(1, last, v_final.unsqueeze(1))
+            v_final = self.values(batch.final_obs) * (~batch.terminated).to(values.dtype)  # [S, E]
+        v_next = torch.cat([values[..., 1:], torch.zeros_like(values[..., :1])], dim=-1) * batch.mask
+        last = (batch.lengths - 1).clamp_min(0).unsqueeze(-1)  # [S, E, 1]; empty episodes are masked anyway
+        v_next = v_next.scatter(-1, last, v_final.unsqueeze(-1))
         return (batch.rewards + self.gamma * v_next) * batch.mask
 
     # ------------------------------------------------------------------ the update
@@ -110,7 +113,7 @@ class PolicyGradient:
         mask = batch.mask
         psi = coef["psi"]
         if self.normalize:
-            mean, std = masked_mean_std(psi, mask)
+            mean, std = masked_mean_std(psi, mask, dims=(-2, -1))  # per agent, [S, 1, 1]
             psi = (psi - mean) / (std + 1e-8) * mask
         else:
             mean, std = torch.zeros(()), torch.ones(())
@@ -120,9 +123,9 @@ class PolicyGradient:
                 start_loss = losses.log_prob_loss(self.policy.log_prob(batch.obs, batch.actions), psi,
                                                   coef["weights"])
             metrics = self._sequential(batch, coef, (mean.detach(), std.detach()))
-            metrics["train/loss"] = float(start_loss)
+            metrics["train/loss"] = float(start_loss) / mask.shape[0]
             return metrics
-        n_ep = batch.num_episodes
+        n_ep = batch.num_episodes  # E: the loss averages over episodes, sums over agents
         metrics: dict[str, float] = {}
         if self.loss_form == "cross_entropy":
             nll = self.policy.nll(batch.obs, batch.actions)
@@ -134,15 +137,16 @@ class PolicyGradient:
         entropy = self.policy.entropy(batch.obs) if self.entropy_coef > 0 else None
         with torch.no_grad():
             ent_log = entropy if entropy is not None else self.policy.entropy(batch.obs)
-            metrics["train/entropy"] = float((ent_log * mask).sum() / mask.sum())
+            metrics["train/entropy"] = float((ent_log * mask).sum() / mask.sum().clamp_min(1))
         loss_entropy = losses.entropy_loss(entropy, mask) if entropy is not None else torch.zeros(())
         loss_value = (losses.value_loss(coef["values"], coef["targets"], mask)
                       if "values" in coef else torch.zeros(()))
         loss = loss_actor + self.entropy_coef * loss_entropy
-        metrics["train/loss"] = float(loss.detach())
-        metrics["train/loss_actor"] = float(loss_actor.detach())
+        n_agents = mask.shape[0]
+        metrics["train/loss"] = float(loss.detach()) / n_agents  # per agent
+        metrics["train/loss_actor"] = float(loss_actor.detach()) / n_agents
         if "values" in coef:
-            metrics["train/baseline_loss"] = float(loss_value.detach())
+            metrics["train/baseline_loss"] = float(loss_value.detach()) / n_agents
             metrics["train/explained_variance"] = explained_variance(coef["values"].detach(), coef["targets"], mask)
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if self.loss_form == "update_rule":
@@ -153,7 +157,7 @@ class PolicyGradient:
                 outs.append(entropy)
                 grad_outs.append(self.entropy_coef * mask / n_ep)
             direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
-            metrics["train/grad_norm"] = _norm(direction)
+            metrics["train/grad_norm"] = _norm(direction, n_agents)
             _ascend(params, direction, self.step_size)
             if "values" in coef:
                 vparams = list(self.value_fn.parameters())
@@ -167,7 +171,7 @@ class PolicyGradient:
         if value_optimizer is not None:
             value_optimizer.zero_grad(set_to_none=True)
         backward(loss + loss_value)
-        metrics["train/grad_norm"] = _norm([p.grad for p in params])
+        metrics["train/grad_norm"] = _norm([p.grad for p in params], n_agents)
         optimizer.step()
         if value_optimizer is not None:
             value_optimizer.step()
@@ -178,52 +182,63 @@ class PolicyGradient:
 
         Ψ_t uses the *current* w at step t (S&B §13.4/§13.5 pseudocode); when
         normalising, the batch mean/std of Ψ computed before the first step is applied to
-        every step, so that ``sequential=false`` is this loop with θ frozen.
+        every step, so that ``sequential=false`` is this loop with θ frozen. All agents
+        take their step t at once (tensors ``[S, ...]``); an agent whose episode is shorter
+        gets a zero coefficient, i.e. no update, on the padded steps.
         """
         params = [p for p in self.policy.parameters() if p.requires_grad]
         vparams = list(self.value_fn.parameters()) if self.value_fn is not None else []
-        mean, std = stats
+        mean, std = (x.reshape(-1) if x.dim() else x for x in stats)  # [S] or scalars
         n_ep = batch.num_episodes
-        weights = coef["weights"]
-        sq_norm = 0.0
+        weights, mask = coef["weights"], batch.mask
+        sq_norm = torch.zeros(mask.shape[0], dtype=mask.dtype)
         for e in range(n_ep):
-            length = int(batch.lengths[e])
-            for t in range(length):
-                s, a = batch.obs[e, t], batch.actions[e, t]
+            lengths = batch.lengths[:, e]  # [S]
+            for t in range(int(lengths.max())):
+                m = mask[:, e, t]  # [S]
+                s, a = batch.obs[:, e, t], batch.actions[:, e, t]
                 if self.advantage == "return":
-                    psi = coef["psi_n"][e, t]
+                    psi = coef["psi_n"][:, e, t]
                 else:
-                    v = self.values(s)
+                    v = self.values(s)  # [S]
                     if self.advantage == "baseline":
-                        target = coef["returns"][e, t]
+                        target = coef["returns"][:, e, t]
                     else:
+                        last = t + 1 >= lengths  # [S]
                         with torch.no_grad():
-                            nxt = batch.obs[e, t + 1] if t + 1 < length else batch.final_obs[e]
-                            boot = 0.0 if (t + 1 == length and bool(batch.terminated[e])) else self.values(nxt)
-                        target = batch.rewards[e, t] + self.gamma * boot
-                    delta = (target - v).detach()
+                            nxt_idx = min(t + 1, batch.obs.shape[2] - 1)
+                            nxt = torch.where(last.unsqueeze(-1), batch.final_obs[:, e], batch.obs[:, e, nxt_idx])
+                            boot = self.values(nxt) * ~(last & batch.terminated[:, e])
+                        target = batch.rewards[:, e, t] + self.gamma * boot
+                    delta = ((target - v) * m).detach()
                     _ascend(vparams, torch.autograd.grad(v, vparams, grad_outputs=delta / n_ep,
                                                          allow_unused=True), self.baseline_step_size)
-                    psi = (delta - mean) / (std + 1e-8) if self.normalize else delta
-                log_prob = self.policy.log_prob(s, a)
-                outs, grad_outs = [log_prob], [weights[e, t] * psi / n_ep]
+                    psi = (delta - mean) / (std + 1e-8) * m if self.normalize else delta
+                log_prob = self.policy.log_prob(s, a)  # [S]
+                outs, grad_outs = [log_prob], [weights[:, e, t] * psi / n_ep]
                 if self.entropy_coef > 0:
                     outs.append(self.policy.entropy(s))
-                    grad_outs.append(torch.as_tensor(self.entropy_coef / n_ep, dtype=log_prob.dtype))
+                    grad_outs.append(self.entropy_coef * m / n_ep)
                 direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
-                sq_norm += _norm(direction) ** 2
+                sq_norm += _per_agent_sq_norm(direction, mask.shape[0])
                 _ascend(params, direction, self.step_size)
         with torch.no_grad():
-            ent = float((self.policy.entropy(batch.obs) * batch.mask).sum() / batch.mask.sum())
-        return {"train/grad_norm": sq_norm ** 0.5, "train/entropy": ent}
+            ent = float((self.policy.entropy(batch.obs) * mask).sum() / mask.sum().clamp_min(1))
+        return {"train/grad_norm": float(sq_norm.sqrt().mean()), "train/entropy": ent}
 
 
 def explained_variance(values: Tensor, targets: Tensor, mask: Tensor) -> float:
-    """``1 − Var[target − v̂] / Var[target]`` over real steps: 1 is a perfect baseline, ≤ 0 useless."""
-    _, std_t = masked_mean_std(targets, mask)
-    _, std_r = masked_mean_std(targets - values, mask)
-    var_t = float(std_t) ** 2
-    return float("nan") if var_t == 0 else 1.0 - float(std_r) ** 2 / var_t
+    """``1 − Var[target − v̂] / Var[target]`` over real steps, averaged over agents.
+
+    1 is a perfect baseline; ≤ 0 means it explains nothing.
+    """
+    _, std_t = masked_mean_std(targets, mask, dims=(-2, -1))
+    _, std_r = masked_mean_std(targets - values, mask, dims=(-2, -1))
+    var_t = std_t.reshape(-1) ** 2
+    ok = var_t > 0
+    if not ok.any():
+        return float("nan")
+    return float((1.0 - std_r.reshape(-1)[ok] ** 2 / var_t[ok]).mean())
 
 
 def _ascend(params: list[Tensor], direction, step_size: float | None) -> None:
@@ -233,6 +248,15 @@ def _ascend(params: list[Tensor], direction, step_size: float | None) -> None:
                 p.add_(d, alpha=step_size)
 
 
-def _norm(tensors) -> float:
-    sq = [t.detach().pow(2).sum() for t in tensors if t is not None]
-    return float(torch.stack(sq).sum().sqrt()) if sq else 0.0
+def _per_agent_sq_norm(tensors, n_agents: int) -> Tensor:
+    """``[S]`` squared norm of each agent's slice (every parameter has a leading agent dim)."""
+    total = torch.zeros(n_agents)
+    for t in tensors:
+        if t is not None:
+            total = total + t.detach().reshape(n_agents, -1).pow(2).sum(-1).to(total.dtype)
+    return total
+
+
+def _norm(tensors, n_agents: int = 1) -> float:
+    """Gradient norm per agent, averaged over agents."""
+    return float(_per_agent_sq_norm(tensors, n_agents).sqrt().mean())

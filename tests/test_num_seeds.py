@@ -7,7 +7,10 @@ import pytest
 
 from conftest import train_in_process
 
-TINY = ["train.max_env_steps=700", "env.num_envs=2", "algo.episodes_per_update=4", "logger=none"]
+# sync: one RNG per env copy (a native vector env shares one RNG, so agents are only
+# independent in distribution there)
+TINY = ["train.max_env_steps=700", "env.num_envs=2", "algo.episodes_per_update=4", "logger=none",
+        "env.vectorization=sync"]
 
 
 def rows(run_dir, seed=None):

@@ -76,3 +76,32 @@ def test_continuous_actions_are_float_and_unclipped():
     # σ = e^1.5 ≈ 4.5 ≫ the bound 2: sampled actions outside [−2, 2] are kept as sampled
     assert batch.actions.abs().max() > 2.0
     assert torch.equal(batch.lengths, torch.tensor([[200, 200]]))
+
+
+@pytest.mark.parametrize("mode", ["same_step", "next_step"])
+def test_boundaries_are_exact_in_both_autoreset_modes(mode):
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    envs = SyncVectorEnv([lambda: gym.make("CountingEnv-v0") for _ in range(3)],
+                         autoreset_mode=AutoresetMode.SAME_STEP if mode == "same_step" else AutoresetMode.NEXT_STEP)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space)
+    collector = EpisodeCollector(envs, 9, seeds=0)
+    assert collector.next_step_reset == (mode == "next_step")
+    for _ in range(2):
+        batch = collector.collect(policy)
+        for e in range(9):
+            n = int(batch.lengths[0, e])
+            assert torch.equal(batch.obs[0, e, :n, 0], torch.arange(n, dtype=torch.float32))
+            assert torch.equal(batch.rewards[0, e, :n], torch.arange(1, n + 1, dtype=torch.float64))
+            assert float(batch.final_obs[0, e, 0]) == n
+
+
+def test_native_cartpole_vector_env_is_used_and_exact():
+    from gymnasium.vector import SyncVectorEnv
+
+    envs = make_vec_env("CartPole-v1", 4)
+    assert not isinstance(envs, SyncVectorEnv)  # gymnasium's numpy CartPoleVectorEnv (NEXT_STEP resets)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space)
+    batch = EpisodeCollector(envs, 12, seeds=3).collect(policy)
+    assert torch.equal(batch.episode_returns, batch.lengths.double())
+    assert (batch.lengths >= 8).all()  # no zero-reward reset step slipped in as a 1-step episode

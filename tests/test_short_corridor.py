@@ -63,3 +63,24 @@ def test_monte_carlo_return_of_the_optimal_policy():
             totals.append(current[i])
             current[i] = 0.0
     assert np.mean(totals) == pytest.approx(OPTIMAL_START_VALUE, abs=0.25)
+
+
+def test_vector_env_has_the_same_dynamics():
+    from reinforce_lab.envs import ShortCorridorVectorEnv
+
+    rng = np.random.default_rng(1)
+    vec = ShortCorridorVectorEnv(num_envs=5, max_episode_steps=50)
+    singles = [gym.make(SHORT_CORRIDOR_ID, max_episode_steps=50) for _ in range(5)]
+    vec.reset(seed=0)
+    for env in singles:
+        env.reset(seed=0)
+    for _ in range(400):
+        actions = rng.integers(0, 2, size=5)
+        obs, r, term, trunc, info = vec.step(actions)
+        for i, env in enumerate(singles):
+            o, ri, ti, tri, _ = env.step(int(actions[i]))
+            assert (ri, ti, tri) == (r[i], term[i], trunc[i])
+            if ti or tri:
+                assert info["final_obs"][i].tolist() == o.tolist()
+                env.reset()
+        assert vec.state.tolist() == [env.unwrapped.state for env in singles]

@@ -89,9 +89,11 @@ def _draw(fn, like: Tensor, generators: Generators | None, fill: float = 0.5) ->
     """
     if generators is None:
         return fn(like.shape, dtype=like.dtype, device=like.device)
-    return torch.stack([fn(like.shape[1:], generator=g, dtype=like.dtype, device=like.device) if g is not None
-                        else torch.full(like.shape[1:], fill, dtype=like.dtype, device=like.device)
-                        for g in generators])
+    out = torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
+    for s, g in enumerate(generators):
+        if g is not None:
+            out[s] = fn(like.shape[1:], generator=g, dtype=like.dtype, device=like.device)
+    return out
 
 
 class Policy(nn.Module):

@@ -7,6 +7,12 @@ towards short episodes, which would happen if we simply kept the first ``n`` epi
 finish), steps all copies together with one batched policy call per step, and lays the
 result out as padded ``[S, E, T]`` tensors: S agents (``train.num_seeds``) × E episodes
 × T steps. Agent ``s`` owns env copies ``s·N … s·N+N−1``.
+
+Both gymnasium 1.x auto-reset modes are handled exactly. ``SAME_STEP`` (our wrapped sync
+envs): the step that ends an episode returns the next episode's first observation, the
+final one is in ``info["final_obs"]``. ``NEXT_STEP`` (gymnasium's native numpy vector envs,
+e.g. CartPole's): the step *after* the end is a reset step (reward 0, action ignored) that
+belongs to no episode and is dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from torch import Tensor
 
 from .policies import Policy
@@ -104,17 +110,27 @@ class EpisodeCollector:
         self._seeds = list(seeds) if seeds is not None else None
         self.rounds = 0  # batches collected so far (part of the env seeds; saved in checkpoints)
         self.discrete = not np.issubdtype(envs.single_action_space.dtype, np.floating)
+        mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
+            raise ValueError(f"autoreset_mode={mode}; allowed: SAME_STEP, NEXT_STEP")
+        self.next_step_reset = mode == AutoresetMode.NEXT_STEP
+        self.per_copy_seeds = isinstance(envs, (SyncVectorEnv, AsyncVectorEnv))
 
     def collect(self, policy: Policy) -> EpisodeBatch:
         """Run the current policy until the batch is complete; no gradient is built."""
         seeds = None
         if self._seeds is not None:
             seeds = [int(np.random.SeedSequence([k, self.rounds]).generate_state(1)[0]) for k in self._seeds]
+            if not self.per_copy_seeds:
+                # A native numpy vector env has one RNG for all copies and takes one seed: its
+                # agents are independent in distribution, not bit for bit like separate runs.
+                seeds = seeds[0]
         obs, _ = self.envs.reset(seed=seeds)
         self.rounds += 1
         n, s_count = self.envs.num_envs, self.num_seeds
         quota = self.quota * np.repeat(self.active, self.envs_per_agent)
         done_count = np.zeros(n, dtype=np.int64)
+        resetting = np.zeros(n, dtype=bool)  # NEXT_STEP mode: this step only resets the copy
         obs_l, act_l, rew_l, term_l, ended_l = [], [], [], [], []
         final_obs: dict[tuple[int, int], np.ndarray] = {}
         while (done_count < quota).any():
@@ -128,7 +144,7 @@ class EpisodeCollector:
             if not self.discrete:
                 action = action.astype(np.float32)
             next_obs, reward, term, trunc, info = self.envs.step(action)
-            done = np.logical_or(term, trunc)
+            done = np.logical_or(term, trunc) & ~resetting
             active = done_count < quota
             obs_l.append(obs)
             act_l.append(action)
@@ -138,8 +154,10 @@ class EpisodeCollector:
             ended_l.append(ended)
             if ended.any():
                 for i in np.flatnonzero(ended):
-                    final_obs[(i, int(done_count[i]))] = info["final_obs"][i]
+                    final_obs[(i, int(done_count[i]))] = next_obs[i] if self.next_step_reset else info["final_obs"][i]
                 done_count += ended
+            if self.next_step_reset:
+                resetting = done
             obs = next_obs
         return self._assemble(obs_l, act_l, rew_l, term_l, ended_l, final_obs)
 
@@ -150,11 +168,12 @@ class EpisodeCollector:
         term = np.stack(term_l)
         ended = np.stack(ended_l)
         per_agent: list[list[tuple[int, int, int, int]]] = [[] for _ in range(self.num_seeds)]
+        gap = 2 if self.next_step_reset else 1  # NEXT_STEP: skip the reset step after an end
         for i in range(self.envs.num_envs):  # (finish step, env, start, end) with end inclusive
             start = 0
             for end in np.flatnonzero(ended[:, i]):
                 per_agent[i // self.envs_per_agent].append((int(end), i, start, int(end)))
-                start = int(end) + 1
+                start = int(end) + gap
         for episodes in per_agent:
             episodes.sort()
         s_count, e_count = self.num_seeds, self.episodes_per_update

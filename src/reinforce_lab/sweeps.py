@@ -79,8 +79,9 @@ def sweep_label(sweep_dir: str | Path, cwd: Path | None = None) -> str:
             path = path.relative_to(cwd or Path.cwd())
         except ValueError:
             pass
-    parts = path.parts[1:] if len(path.parts) > 1 and path.parts[0] == SWEEP_ROOT else path.parts
-    return "/".join(parts)[-MAX_GROUP_LEN:]
+    if len(path.parts) > 1 and path.parts[0] == SWEEP_ROOT:
+        path = Path(*path.parts[1:])
+    return path.as_posix()[-MAX_GROUP_LEN:]
 
 
 def is_multirun() -> bool:

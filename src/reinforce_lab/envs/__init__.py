@@ -15,12 +15,13 @@ from typing import Any, Callable
 import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
-from .short_corridor import OPTIMAL_START_VALUE, ShortCorridorEnv, start_value
+from .short_corridor import OPTIMAL_START_VALUE, ShortCorridorEnv, ShortCorridorVectorEnv, start_value
 
 SHORT_CORRIDOR_ID = "ShortCorridor-v0"
 
 if SHORT_CORRIDOR_ID not in gym.registry:
-    gym.register(id=SHORT_CORRIDOR_ID, entry_point=ShortCorridorEnv, max_episode_steps=1000)
+    gym.register(id=SHORT_CORRIDOR_ID, entry_point=ShortCorridorEnv, vector_entry_point=ShortCorridorVectorEnv,
+                 max_episode_steps=1000)
 
 
 def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None,
@@ -40,26 +41,44 @@ def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str
     return env
 
 
+VECTORIZATIONS = ("auto", "sync", "async", "native")
+
+
 def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = None,
-                 vectorization: str = "sync", **kwargs: Any) -> VectorEnv:
-    """``num_envs`` copies of :func:`make_env` in a same-step auto-resetting vector env.
+                 vectorization: str = "auto", **kwargs: Any) -> VectorEnv:
+    """``num_envs`` copies of :func:`make_env` stepped together.
 
     Args:
         env_id: a registered gymnasium id.
         num_envs: number of copies stepped together.
         max_episode_steps: time limit (None: the registered default).
-        vectorization: ``sync`` (one process; best for cheap envs) or ``async`` (subprocesses).
+        vectorization: ``native`` (the env's own numpy vector env, e.g. CartPole's: no
+            per-copy Python loop), ``sync`` (copies in one process), ``async``
+            (subprocesses, for expensive envs), or ``auto`` (native when the env has one
+            and needs no per-copy wrapper, else sync).
         **kwargs: passed to ``gym.make``.
+
+    Native vector envs may auto-reset on the next step (CartPole's do); the collector
+    handles both modes exactly (see :mod:`reinforce_lab.rollout`).
     """
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"env.vectorization={vectorization!r}; allowed: {', '.join(VECTORIZATIONS)}")
+    spec = gym.spec(env_id)
+    if vectorization in ("auto", "native") and spec.vector_entry_point is not None:
+        if max_episode_steps is not None:
+            kwargs["max_episode_steps"] = max_episode_steps
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if vectorization == "native":
+        raise ValueError(f"env.vectorization=native but {env_id} has no native vector env; allowed: auto, sync, async")
     fns: list[Callable[[], gym.Env]] = [
         lambda: make_env(env_id, max_episode_steps=max_episode_steps, **kwargs) for _ in range(num_envs)
     ]
-    if vectorization == "sync":
+    if vectorization in ("sync", "auto"):
         return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
 
 
-__all__ = ["make_env", "make_vec_env", "ShortCorridorEnv", "SHORT_CORRIDOR_ID", "start_value",
+__all__ = ["make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID", "start_value",
            "OPTIMAL_START_VALUE"]

@@ -76,3 +76,64 @@ class ShortCorridorEnv(gym.Env):
     def render(self) -> str:
         cells = ["A" if i == self.state else "." for i in range(3)] + ["G"]
         return " ".join(cells)
+
+
+class ShortCorridorVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` short corridors stepped together in numpy (same dynamics as :class:`ShortCorridorEnv`).
+
+    Auto-resets in the same step (``AutoresetMode.SAME_STEP``): the step that ends an
+    episode returns the next episode's first observation and the final one in
+    ``info["final_obs"]``. Episodes are truncated after ``max_episode_steps``.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = 1000, observe_state: bool = False,
+                 render_mode: str | None = None) -> None:
+        self.num_envs = int(num_envs)
+        self.observe_state = bool(observe_state)
+        self.max_episode_steps = max_episode_steps
+        dim = 3 if self.observe_state else 1
+        self.single_observation_space = gym.spaces.Box(0.0, 1.0, shape=(dim,), dtype=np.float32)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = render_mode
+        self.state = np.zeros(self.num_envs, dtype=np.int64)
+        self.steps = np.zeros(self.num_envs, dtype=np.int64)
+
+    def _obs(self, state: np.ndarray) -> np.ndarray:
+        if not self.observe_state:
+            return np.ones((len(state), 1), dtype=np.float32)
+        obs = np.zeros((len(state), 3), dtype=np.float32)
+        obs[np.arange(len(state)), np.minimum(state, 2)] = 1.0
+        return obs
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed if not isinstance(seed, list) else seed[0])
+        self.state[:] = 0
+        self.steps[:] = 0
+        return self._obs(self.state), {}
+
+    def step(self, actions):
+        actions = np.asarray(actions)
+        move = np.where(actions == RIGHT, 1, -1)
+        move = np.where(self.state == 1, -move, move)  # the second state reverses the actions
+        self.state = np.maximum(0, self.state + move)
+        self.steps += 1
+        terminated = self.state == GOAL
+        truncated = ~terminated & (self.steps >= self.max_episode_steps) if self.max_episode_steps else \
+            np.zeros(self.num_envs, dtype=bool)
+        rewards = np.full(self.num_envs, -1.0)
+        obs = self._obs(self.state)
+        info: dict[str, Any] = {}
+        done = terminated | truncated
+        if done.any():
+            final = np.empty(self.num_envs, dtype=object)
+            for i in np.flatnonzero(done):
+                final[i] = obs[i].copy()
+            info["final_obs"], info["_final_obs"] = final, done.copy()
+            self.state[done] = 0
+            self.steps[done] = 0
+            obs[done] = self._obs(self.state[done])
+        return obs, rewards, terminated, truncated, info

@@ -30,8 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 
 reproduce: $(STAMP)
-	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<name>  (one of: $$(ls experiments))"; exit 2; }
-	@test -x experiments/$(EXP)/run.sh || { echo "error: EXP=$(EXP) is not an experiment; allowed: $$(ls experiments | tr '\n' ' ')"; exit 2; }
+	@test -n "$(EXP)" || { echo "usage: make reproduce EXP=<name>  (one of: $$(cd experiments && ls -d */ | tr -d / | tr "\n" " "))"; exit 2; }
+	@test -x experiments/$(EXP)/run.sh || { echo "error: EXP=$(EXP) is not an experiment; allowed: $$(cd experiments && ls -d */ | tr -d / | tr "\n" " ")"; exit 2; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash experiments/$(EXP)/run.sh
 
 clean:

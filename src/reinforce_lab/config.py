@@ -170,9 +170,17 @@ def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gy
 def build_value_fn(cfg: DictConfig, observation_space: gym.Space,
                    generators: list[torch.Generator] | None = None) -> torch.nn.Module:
     """v̂(s, w): an MLP with the policy's hidden sizes (or ``algo.value_hidden_sizes``)."""
-    hidden = cfg.algo.get("value_hidden_sizes") or cfg.policy.get("hidden_sizes") or (64, 64)
+    hidden = cfg.algo.get("value_hidden_sizes")
+    if hidden is None:
+        hidden = cfg.policy.get("hidden_sizes") or (64, 64)
     obs_dim = int(torch.tensor(observation_space.shape).prod())
-    return mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"), generators or [None])
+    value_fn = mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"), generators or [None],
+                   output_bias=bool(cfg.algo.get("value_bias", True)))
+    if cfg.algo.get("value_init") is not None:  # e.g. w = 0 as in the book's experiments
+        with torch.no_grad():
+            for p in value_fn.parameters():
+                p.fill_(float(cfg.algo.value_init))
+    return value_fn
 
 
 def build_optimizer(cfg: DictConfig, lr: float | None = None) -> functools.partial:

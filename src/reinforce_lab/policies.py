@@ -42,11 +42,14 @@ class SeedLinear(nn.Module):
     its own generator, so agent ``s`` of a batch starts where a run with that seed would.
     """
 
-    def __init__(self, in_features: int, out_features: int, generators: Generators) -> None:
+    def __init__(self, in_features: int, out_features: int, generators: Generators, bias: bool = True) -> None:
         super().__init__()
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         self.weight = nn.Parameter(_uniform((in_features, out_features), bound, generators))  # [S, in, out]
-        self.bias = nn.Parameter(_uniform((out_features,), bound, generators))  # [S, out]
+        if bias:
+            self.bias = nn.Parameter(_uniform((out_features,), bound, generators))  # [S, out]
+        else:  # a linear function of the features only, e.g. v̂(s, w) = wᵀx(s) as in S&B §13.4
+            self.register_buffer("bias", torch.zeros(len(generators), out_features), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         s, middle = x.shape[0], x.shape[1:-1]
@@ -62,8 +65,11 @@ class SeedLinear(nn.Module):
 
 
 def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str = "tanh",
-        generators: Generators = (None,)) -> nn.Sequential:
-    """A multilayer perceptron ``in → hidden... → out`` per seed (no activation on the output)."""
+        generators: Generators = (None,), output_bias: bool = True) -> nn.Sequential:
+    """A multilayer perceptron ``in → hidden... → out`` per seed (no activation on the output).
+
+    With no hidden layers and ``output_bias=False`` it is the linear function ``wᵀx``.
+    """
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation={activation!r}; allowed: {', '.join(_ACTIVATIONS)}")
     layers: list[nn.Module] = []
@@ -71,7 +77,7 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str 
     for h in hidden_sizes:
         layers += [SeedLinear(last, int(h), generators), _ACTIVATIONS[activation]()]
         last = int(h)
-    layers.append(SeedLinear(last, out_dim, generators))
+    layers.append(SeedLinear(last, out_dim, generators, bias=output_bias))
     return nn.Sequential(*layers)
 
 

@@ -48,6 +48,16 @@ class EpisodeRecorder(pl.Callback):
         if new:
             self._writer.writerow(EPISODE_COLUMNS + (("seed",) if self.multi else ()))
 
+    def restore(self, rows: list[dict[str, str]]) -> None:
+        """Refill the moving windows (and ``solved_at``) from ``episodes.csv`` rows, for a resume."""
+        index = {seed: a for a, seed in enumerate(self.seeds)}
+        for row in rows:
+            a = index.get(int(row.get("seed") or self.seeds[0]), 0)
+            self.recent[a].append(float(row["return"]))
+            if (self.solved_at[a] is None and self.target is not None and len(self.recent[a]) == self.window
+                    and self.agent_mean(a) >= self.target):
+                self.solved_at[a] = int(row["episode"])
+
     def agent_mean(self, agent: int) -> float:
         r = self.recent[agent]
         return sum(r) / len(r) if r else float("nan")

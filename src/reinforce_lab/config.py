@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .envs import make_vec_env
+from .envs import VECTORIZATIONS, make_vec_env
 from .policies import Policy, mlp
 from .update import ADVANTAGES
 
@@ -97,6 +97,33 @@ def validate(cfg: DictConfig) -> None:
             _check_int(f"train.{key}", cfg.train[key], 1)
     if cfg.train.get("max_env_steps") is None and cfg.train.get("max_episodes") is None:
         raise ConfigError("train.max_env_steps", None, "a positive budget (or set train.max_episodes)")
+    _check_int("train.window", cfg.train.get("window", 100), 1)
+    if cfg.env.get("max_episode_steps") is not None:
+        _check_int("env.max_episode_steps", cfg.env.max_episode_steps, 1)
+    for key in ("checkpoint_every_s",):
+        if cfg.train.get(key) is not None:
+            _check_positive(f"train.{key}", cfg.train[key])
+    if cfg.train.get("checkpoint_every_updates") is not None:
+        _check_int("train.checkpoint_every_updates", cfg.train.checkpoint_every_updates, 1)
+    if cfg.env.get("vectorization", "auto") not in VECTORIZATIONS:
+        raise ConfigError("env.vectorization", cfg.env.vectorization, ", ".join(VECTORIZATIONS))
+    mode = cfg.logger.get("mode")
+    if mode is not None and mode not in ("offline", "online", "disabled"):
+        raise ConfigError("logger.mode", mode, "offline, online, disabled, or null (automatic)")
+    if cfg.policy.get("min_std") is not None:
+        _check_positive("policy.min_std", cfg.policy.min_std)
+    for h in cfg.policy.get("hidden_sizes") or []:
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError("policy.hidden_sizes", list(cfg.policy.hidden_sizes), "a list of integers ≥ 1")
+    target = cfg.train.get("target_return")
+    if target is not None:
+        if isinstance(target, bool) or not isinstance(target, (int, float)):
+            raise ConfigError("train.target_return", target, "a number or null")
+        best = MAX_RETURN.get(str(env_id))
+        if best is not None and target > best:
+            raise ConfigError("train.target_return", target, f"≤ {best}, the best return {env_id} can give "
+                              "(a target above it can never be reached)")
+    _check_spaces(cfg)
     _check_device(cfg.device)
     if cfg.loss.name == "update_rule":
         target = str(cfg.optimizer.get("_target_", ""))
@@ -105,6 +132,30 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError("optimizer", f"{target.rsplit('.', 1)[-1]}{extras or ''}",
                               "sgd without momentum/weight_decay (loss=update_rule is the literal "
                               "rule θ ← θ + α·Ψ·∇ln π, i.e. plain SGD with step size optimizer.lr)")
+
+
+# Best possible undiscounted return, for the envs whose maximum is known (a target above it
+# would make a run train until its budget runs out while waiting for the impossible).
+MAX_RETURN = {"CartPole-v1": 500.0, "CartPole-v0": 200.0, "Acrobot-v1": 0.0, "Pendulum-v1": 0.0,
+              "MountainCarContinuous-v0": 100.0, "InvertedPendulum-v5": 1000.0, "InvertedPendulum-v4": 1000.0,
+              "ShortCorridor-v0": -3.0}
+
+
+def _check_spaces(cfg: DictConfig) -> None:
+    """Options that need a particular action space (e.g. ``policy=preferences``: Discrete only)."""
+    if cfg.policy.get("kind") != "preferences" and not cfg.policy.get("state_dependent_std"):
+        return
+    env = gym.make(cfg.env.id)
+    try:
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    finally:
+        env.close()
+    if cfg.policy.get("kind") == "preferences" and not discrete:
+        raise ConfigError("policy", "preferences", f"mlp for {cfg.env.id} (preferences needs Discrete actions, "
+                          f"{cfg.env.id}'s are continuous)")
+    if cfg.policy.get("state_dependent_std") and discrete:
+        raise ConfigError("policy.state_dependent_std", True, f"false for {cfg.env.id} (a Gaussian option; its "
+                          "actions are Discrete)")
 
 
 def _check_int(key: str, value: Any, low: int) -> None:

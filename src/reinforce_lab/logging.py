@@ -13,6 +13,7 @@ import json
 import math
 import netrc
 import os
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -38,6 +39,43 @@ def has_wandb_key() -> bool:
         return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (OSError, netrc.NetrcParseError):
         return False
+
+
+def start_wandb(factory: Any, mode: str, init_timeout: float, **kwargs: Any) -> tuple[Any, Any, str]:
+    """Create the Lightning ``WandbLogger`` and its run; fall back to offline if online fails.
+
+    A dead server or no network makes ``wandb.init`` fail after ``init_timeout`` seconds (and
+    W&B's own retries); the run then continues offline with a warning, nothing lost: the
+    offline run can be uploaded later with ``wandb sync``.
+
+    Returns:
+        (logger, run, mode actually used).
+    """
+    import wandb
+
+    def make(m: str) -> Any:
+        logger = factory(mode=m, settings=wandb.Settings(init_timeout=init_timeout), **kwargs)
+        # pytorch-lightning 2.6 always passes `anonymous`, which wandb ≥ 0.22 warns about.
+        getattr(logger, "_wandb_init", {}).pop("anonymous", None)
+        return logger
+
+    logger = make(mode)
+    try:
+        run = logger.experiment
+    except Exception as exc:  # noqa: BLE001 - any failure to reach W&B
+        if mode != "online":
+            raise
+        print(f"[rlab] warning: W&B online start failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+              "continuing offline — upload later with `wandb sync`", file=sys.stderr, flush=True)
+        import wandb as _wandb
+
+        if _wandb.run is not None:
+            _wandb.run.finish(exit_code=1, quiet=True)
+        mode = "offline"
+        logger = make(mode)
+        run = logger.experiment
+    setup_wandb_run(run)
+    return logger, run, mode
 
 
 def setup_wandb_run(run: Any) -> None:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from .policies import Policy
 from .rollout import EpisodeCollector
-from .update import PolicyGradient
+from .update import NonFiniteError, PolicyGradient, parameters_finite
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -91,10 +91,12 @@ class ReinforceModule(pl.LightningModule):
         if not self.collector.active[agent]:
             return
         self.collector.active[agent] = False
-        frozen = ~torch.as_tensor(self.collector.active)
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        self._frozen_mask = ~torch.as_tensor(self.collector.active)
         for name, p in self.named_parameters():
             self._frozen[name] = p.detach().clone()
-        self._frozen_mask = frozen
 
     def _restore_frozen(self) -> None:
         # Adam moves parameters even on a zero gradient (momentum): put frozen agents back.
@@ -106,6 +108,8 @@ class ReinforceModule(pl.LightningModule):
                 p[mask] = self._frozen[name][mask]
 
     def training_step(self, _tick: Any, _index: int) -> dict[str, Any]:
+        if not self._frozen and not self.collector.active.all():  # resumed with stopped agents
+            self._snapshot()
         dtype = next(self.policy.parameters()).dtype
         self.collector.device, self.collector.dtype = self.device, dtype
         batch = self.collector.collect(self.policy)
@@ -116,6 +120,9 @@ class ReinforceModule(pl.LightningModule):
                                  optimizers[1] if len(optimizers) > 1 else None,
                                  backward=self.manual_backward)
         self._restore_frozen()
+        if not parameters_finite(self):
+            raise NonFiniteError("non-finite parameters after the update; the last checkpoint is kept. "
+                                 "hint: lower optimizer.lr or keep algo.normalize_returns=true")
         returns, lengths = batch.episode_returns.tolist(), batch.lengths.tolist()
         agents = []
         for a in range(self.num_seeds):
@@ -128,11 +135,21 @@ class ReinforceModule(pl.LightningModule):
         return {"metrics": metrics, "agents": agents}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Everything a resumed run needs to continue exactly where this one is: counters, the
+        # collector's round (env seeds derive from it) and every agent's RNG state.
+        gens = self.collector.generators or []
         checkpoint["rlab"] = {"config": self.run_config, "env_steps": self.env_steps, "episodes": self.episodes,
                               "agent_env_steps": self.agent_env_steps, "agent_episodes": self.agent_episodes,
-                              "active": self.collector.active.tolist(), "rounds": self.collector.rounds}
+                              "active": self.collector.active.tolist(), "rounds": self.collector.rounds,
+                              "generator_states": [g.get_state() for g in gens],
+                              "wandb_id": getattr(self, "wandb_id", None)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("rlab", {})
         self.agent_env_steps = list(state.get("agent_env_steps", [state.get("env_steps", 0)]))
         self.agent_episodes = list(state.get("agent_episodes", [state.get("episodes", 0)]))
+        self.collector.rounds = int(state.get("rounds", 0))
+        if "active" in state:
+            self.collector.active[:] = np.asarray(state["active"], dtype=bool)
+        for g, g_state in zip(self.collector.generators or [], state.get("generator_states", [])):
+            g.set_state(g_state)

@@ -22,7 +22,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from . import sweeps
+from .checkpointing import CheckpointError
 from .config import ConfigError, check_group_choices, validate
+from .update import NonFiniteError
 
 _T0 = time.perf_counter()
 
@@ -37,15 +39,23 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     from . import logging as rlog
     from .callbacks import EpisodeRecorder, Progress, TrainingBudget
+    from .checkpointing import PeriodicCheckpoint, read_checkpoint, save_atomic, truncate_episodes
+    from .interrupts import GracefulStop
+    from .redaction import redact, redacted_argv, scrub_files, secret_values
+    from .update import parameters_finite
     from .config import (agent_generators, agent_seeds, build_envs, build_optimizer, build_policy, build_value_fn,
                          env_seeds)
     from .module import ReinforceModule
     from .rollout import EpisodeCollector
 
     _quiet_lightning()
+    graceful = GracefulStop()
+    graceful.install()  # from the start: a SIGTERM during set-up also ends in a clean stop
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(cfg.train.torch_threads))
     pl.seed_everything(int(cfg.seed), verbose=False)
+    ckpt_path = run_dir / "checkpoints" / "last.ckpt"
+    resume_state = read_checkpoint(ckpt_path)["rlab"] if cfg.get("resume") else None
 
     seeds = agent_seeds(cfg)
     generators = agent_generators(seeds)
@@ -60,58 +70,74 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                   advantage=algo.advantage, entropy_coef=algo.get("entropy_coef") or 0.0,
                   loss_form=cfg.loss.name, sequential=bool(cfg.loss.get("sequential", False)),
                   step_size=cfg.optimizer.lr, baseline_step_size=baseline_lr)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    secrets = secret_values(raw)
+    resolved = redact(raw, secrets)  # what W&B, checkpoints and summary.json see
+    scrub_files(run_dir / ".hydra", secrets)
     collector = EpisodeCollector(envs, algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
                                  num_seeds=len(seeds), generators=generators)
     module = ReinforceModule(policy, collector,
                              build_optimizer(cfg), value_fn, build_optimizer(cfg, lr=baseline_lr),
                              update=update, run_config=resolved)
 
-    logger, mode = None, None
+    logger, mode, wandb_run = None, None, None
     if cfg.logger.get("_target_"):
         from hydra.utils import instantiate
 
-        extra: dict[str, Any] = {"save_dir": str(run_dir)}
+        logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
+        init_timeout = float(logger_cfg.pop("init_timeout", 15.0) or 15.0)
+        logger_cfg.pop("mode", None)
+        factory = instantiate(logger_cfg, _partial_=True)
         if "Wandb" in str(cfg.logger._target_):
-            mode = rlog.wandb_mode(cfg.logger.get("mode"))
-            # `config` clashes with instantiate's own first parameter: pass it to the partial.
-            extra.update(mode=mode, dir=str(run_dir), config=resolved)
             os.environ.setdefault("WANDB_SILENT", "true")
-        logger = instantiate(cfg.logger, _partial_=True)(**extra)
-        if mode is not None:
-            # pytorch-lightning 2.6 always passes `anonymous`, which wandb ≥ 0.22 warns about.
-            getattr(logger, "_wandb_init", {}).pop("anonymous", None)
-    wandb_run = None
-    if mode is not None:
-        wandb_run = logger.experiment
-        rlog.setup_wandb_run(wandb_run)
+            wandb_id = (resume_state or {}).get("wandb_id")
+            # `config` clashes with instantiate's own first parameter: it goes to the partial.
+            with redacted_argv(secrets):
+                logger, wandb_run, mode = rlog.start_wandb(
+                    factory, rlog.wandb_mode(cfg.logger.get("mode")), init_timeout, save_dir=str(run_dir),
+                    dir=str(run_dir), config=resolved, **({"id": wandb_id, "resume": "allow"} if wandb_id else {}))
+            module.wandb_id = wandb_run.id
+        else:
+            logger = factory(save_dir=str(run_dir))
 
     recorder = EpisodeRecorder(run_dir / "episodes.csv", window=int(cfg.train.window), seeds=seeds)
     budget = TrainingBudget(recorder, cfg.train.max_env_steps, cfg.train.max_episodes, cfg.train.target_return)
+    if resume_state is not None:
+        counts = (dict(zip(seeds, resume_state["agent_episodes"])) if len(seeds) > 1
+                  else int(resume_state["episodes"]))
+        recorder.restore(truncate_episodes(run_dir / "episodes.csv", counts))
     progress = Progress(recorder, budget, enabled=bool(cfg.train.progress))
+    periodic = PeriodicCheckpoint(ckpt_path, cfg.train.get("checkpoint_every_s"),
+                                  cfg.train.get("checkpoint_every_updates"))
     trainer = pl.Trainer(
         accelerator=cfg.device.accelerator, devices=cfg.device.devices, precision=cfg.device.precision,
-        logger=logger if logger is not None else False, callbacks=[recorder, budget, progress],
-        max_epochs=1, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
+        logger=logger if logger is not None else False,
+        callbacks=[recorder, budget, progress, graceful, periodic],
+        max_epochs=-1, max_steps=-1, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
     )
     status, error, start = "failed", None, time.perf_counter()
     try:
-        trainer.fit(module)
-        status = "finished"
+        trainer.fit(module, ckpt_path=str(ckpt_path) if resume_state is not None else None)
+        status = "interrupted" if graceful.requested else "finished"
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
         error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and graceful.requested:
             status = "interrupted"
         raise
     finally:
+        graceful.restore()
         wall = time.perf_counter() - start
         recorder.close()
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
-        try:
-            trainer.save_checkpoint(ckpt)
-        except Exception as exc:  # noqa: BLE001 - a failed save must not hide the first error
-            print(f"[rlab] warning: could not write {ckpt}: {exc}", file=sys.stderr)
+        if parameters_finite(module):
+            try:
+                save_atomic(trainer, ckpt_path)
+            except Exception as exc:  # noqa: BLE001 - a failed save must not hide the first error
+                print(f"error: {exc}", file=sys.stderr)
+                error = error or str(exc)
+                status = "failed"
+        else:
+            print(f"[rlab] parameters are not finite: kept the last good checkpoint {ckpt_path}", file=sys.stderr)
         summary = {
             "status": status,
             "final_return": recorder.mean_return if any(recorder.recent) else None,
@@ -142,7 +168,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                  "solved_at_episode": recorder.solved_at[a], "stop_reason": budget.reasons[a]}
                 for a, k in enumerate(seeds)]
         if error:
-            summary["error"] = error
+            summary["error"] = redact(error, secrets)
+        summary = redact(summary, secrets)
         rlog.write_summary(run_dir, summary)
         if wandb_run is not None:
             wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
@@ -210,10 +237,20 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     except KeyboardInterrupt:
         print("[rlab] interrupted; checkpoint and summary.json written", file=sys.stderr)
         sys.exit(130)
+    except (NonFiniteError, CheckpointError) as exc:
+        if multirun:
+            return _job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}")
+        print(f"error: {exc} (run folder: {run_dir}; status failed in summary.json)", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         if not multirun:
             raise
         return _job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}", exc)
+    if not multirun and summary["status"] == "interrupted":
+        print(f"[rlab] interrupted: continue with  rlab-train resume={run_dir}", file=sys.stderr)
+        sys.exit(130)
+    if not multirun and summary["status"] == "failed":
+        sys.exit(1)
     final_return = summary.get("final_return")
     return sweeps.failure_value() if multirun and final_return is None else final_return
 
@@ -267,10 +304,80 @@ def _failed_wandb_run(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -
         return None
 
 
+def resume_argv(argv: list[str]) -> list[str]:
+    """``resume=RUN_DIR [overrides]`` → that run's own overrides, then the new ones, in its folder."""
+    import yaml
+
+    given = [a for a in argv if a.startswith("resume=")]
+    if not given:
+        return argv
+    if any(a in ("-m", "--multirun") for a in argv):
+        raise ConfigError("resume", given[-1].split("=", 1)[1], "a single run (not with -m)")
+    run_dir = Path(given[-1].split("=", 1)[1]).expanduser().resolve()
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides.is_file():
+        raise ConfigError("resume", run_dir, "a run folder written by rlab-train (with .hydra/overrides.yaml)")
+    previous = [o for o in (yaml.safe_load(overrides.read_text()) or [])
+                if not o.startswith(("resume=", "hydra.run.dir="))]
+    extra = [a for a in argv if not a.startswith("resume=")]
+    return previous + extra + [f"hydra.run.dir={run_dir}", f"resume={run_dir}"]
+
+
+def precheck(argv: list[str]) -> None:
+    """Compose and validate a single run's config before Hydra makes its folder.
+
+    Hydra's own composition errors (unknown keys, bad types) are several lines long; here
+    each becomes one line naming the key. Sweeps are checked job by job instead, so one bad
+    job cannot stop the others.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
+        return
+    overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    try:
+        with initialize_config_module("reinforce_lab.conf", version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(*_explain_composition_error(exc)) from None
+    validate(cfg)
+    _check_writable(argv)
+
+
+def _explain_composition_error(exc: BaseException) -> tuple[str, str, str]:
+    text = str(exc)
+    full_key = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                     if line.strip().startswith("full_key:")), None)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "Could not override" in first or "not in struct" in text:
+        quoted = first.split("'")[1] if first.count("'") >= 2 else "override"
+        return full_key or quoted, "(unknown key)", "an existing key (see `rlab-train --cfg job`); prefix + to add one"
+    if "Value '" in text and full_key:
+        value = text.split("Value '", 1)[1].split("'", 1)[0]
+        return full_key, value, f"a value of the key's type ({first})"
+    return full_key or "override", "", first
+
+
+def _check_writable(argv: list[str]) -> None:
+    """The run folder must be creatable: say so in one line instead of Hydra's traceback."""
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")]
+    target = Path(given[-1]) if given else Path("outputs")
+    probe = target
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if (probe.exists() and not probe.is_dir()) or not os.access(probe, os.W_OK):
+        raise ConfigError("hydra.run.dir" if given else "working directory", target,
+                          f"a writable folder ({probe} is {'not a folder' if probe.exists() and not probe.is_dir() else 'not writable'})")
+
+
 def main() -> None:
     """Console entry point ``rlab-train``. A sweep exits with code 1 when any of its jobs failed."""
     try:
+        sys.argv[1:] = resume_argv(sys.argv[1:])
         check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+        precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(str(exc))
     _hydra_main()

@@ -18,6 +18,7 @@ T steps. Statistics (normalisation, metrics) are per agent; losses are summed ov
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -30,6 +31,24 @@ from .rollout import EpisodeBatch
 
 ADVANTAGES = ("return", "baseline", "td")
 LOSS_FORMS = ("log_prob", "cross_entropy", "update_rule")
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss, gradient or parameter became NaN/inf; training stops before it spreads."""
+
+
+HINT = ("hint: lower optimizer.lr, keep algo.normalize_returns=true, raise policy.min_std for Gaussian "
+        "policies, or check the environment's rewards")
+
+
+def _check_finite(what: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise NonFiniteError(f"non-finite {what} ({value}); {HINT}")
+
+
+def parameters_finite(module: nn.Module) -> bool:
+    """True when every parameter of ``module`` is finite."""
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
 class PolicyGradient:
@@ -149,6 +168,7 @@ class PolicyGradient:
             metrics["train/baseline_loss"] = float(loss_value.detach()) / n_agents
             metrics["train/explained_variance"] = explained_variance(coef["values"].detach(), coef["targets"], mask)
         params = [p for p in self.policy.parameters() if p.requires_grad]
+        _check_finite("loss", metrics["train/loss"])
         if self.loss_form == "update_rule":
             # The literal rule: θ ← θ + α Σ_t (w_t Ψ_t / E) ∇ ln π(A_t|S_t, θ) [+ β ∇H]. Autograd
             # gives the vector-Jacobian product Σ_t c_t ∇ ln π_t directly: no loss scalar.
@@ -158,6 +178,7 @@ class PolicyGradient:
                 grad_outs.append(self.entropy_coef * mask / n_ep)
             direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
             metrics["train/grad_norm"] = _norm(direction, n_agents)
+            _check_finite("gradient norm", metrics["train/grad_norm"])
             _ascend(params, direction, self.step_size)
             if "values" in coef:
                 vparams = list(self.value_fn.parameters())
@@ -172,6 +193,9 @@ class PolicyGradient:
             value_optimizer.zero_grad(set_to_none=True)
         backward(loss + loss_value)
         metrics["train/grad_norm"] = _norm([p.grad for p in params], n_agents)
+        _check_finite("gradient norm", metrics["train/grad_norm"])
+        if value_optimizer is not None:
+            _check_finite("baseline loss", metrics["train/baseline_loss"])
         optimizer.step()
         if value_optimizer is not None:
             value_optimizer.step()
@@ -221,6 +245,7 @@ class PolicyGradient:
                     grad_outs.append(self.entropy_coef * m / n_ep)
                 direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
                 sq_norm += _per_agent_sq_norm(direction, mask.shape[0])
+                _check_finite("gradient norm", float(sq_norm.sum()))
                 _ascend(params, direction, self.step_size)
         with torch.no_grad():
             ent = float((self.policy.entropy(batch.obs) * mask).sum() / mask.sum().clamp_min(1))

@@ -80,5 +80,5 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
     raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
 
 
-__all__ = ["make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID", "start_value",
+__all__ = ["VECTORIZATIONS", "make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID", "start_value",
            "OPTIMAL_START_VALUE"]

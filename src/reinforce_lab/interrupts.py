@@ -1,0 +1,62 @@
+"""SIGINT/SIGTERM become a clean stop: finish the current update, checkpoint, close W&B.
+
+A cluster scheduler sends SIGTERM before it kills a job; Ctrl-C sends SIGINT. Either sets a
+flag that the :class:`GracefulStop` callback turns into ``trainer.should_stop`` after the
+update in progress, so the run ends through the normal path: ``checkpoints/last.ckpt``,
+``summary.json`` with ``status: interrupted``, the W&B run finished. A second signal
+interrupts at once (Python's default behaviour).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import pytorch_lightning as pl
+
+
+class GracefulStop(pl.Callback):
+    """Installs the signal handlers for the duration of training."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # second signal: stop now
+            self.restore()
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(f"\n[rlab] {signal.Signals(signum).name} received: stopping after this update "
+              "(checkpoint and summary follow; send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. some launchers): leave signals alone
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning installs its own SIGTERM handler (it raises SIGTERMException, which would end
+        # the run without a checkpoint); ours takes precedence again for the training loop.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(sig, self._handle)
+            except ValueError:
+                pass
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if self.requested:
+            trainer.should_stop = True

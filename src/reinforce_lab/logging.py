@@ -14,6 +14,7 @@ import math
 import netrc
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -61,7 +62,17 @@ def start_wandb(factory: Any, mode: str, init_timeout: float, **kwargs: Any) -> 
 
     logger = make(mode)
     try:
-        run = logger.experiment
+        for attempt in range(30):
+            try:
+                run = logger.experiment
+                break
+            except Exception as exc:  # noqa: BLE001
+                # Resuming right after a SIGKILL: the killed process's W&B service still holds
+                # the run id for a few seconds until it notices its parent is gone.
+                if "in use" not in str(exc) or attempt == 29:
+                    raise
+                time.sleep(2.0)
+                logger = make(mode)
     except Exception as exc:  # noqa: BLE001 - any failure to reach W&B
         if mode != "online":
             raise

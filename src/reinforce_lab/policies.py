@@ -149,6 +149,16 @@ class CategoricalPolicy(Policy):
     def distribution(self, obs: Tensor) -> Categorical:
         return Categorical(logits=self.logits(obs))
 
+    # log_prob and entropy in closed form: the same values as Categorical's, without building
+    # a distribution object (and validating its arguments) on every call of a hot loop.
+    def log_prob(self, obs: Tensor, actions: Tensor) -> Tensor:
+        log_p = torch.log_softmax(self.logits(obs), dim=-1)
+        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self, obs: Tensor) -> Tensor:
+        log_p = torch.log_softmax(self.logits(obs), dim=-1)
+        return -(log_p.exp() * log_p).sum(-1)
+
     def nll(self, obs: Tensor, actions: Tensor) -> Tensor:
         logits = self.logits(obs)
         flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), actions.reshape(-1).long(),

@@ -245,8 +245,8 @@ class PolicyGradient:
                     grad_outs.append(self.entropy_coef * m / n_ep)
                 direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
                 sq_norm += _per_agent_sq_norm(direction, mask.shape[0])
-                _check_finite("gradient norm", float(sq_norm.sum()))
                 _ascend(params, direction, self.step_size)
+        _check_finite("gradient norm", float(sq_norm.sum()))  # (parameters are checked after every update too)
         with torch.no_grad():
             ent = float((self.policy.entropy(batch.obs) * mask).sum() / mask.sum().clamp_min(1))
         return {"train/grad_norm": float(sq_norm.sqrt().mean()), "train/entropy": ent}
@@ -275,11 +275,10 @@ def _ascend(params: list[Tensor], direction, step_size: float | None) -> None:
 
 def _per_agent_sq_norm(tensors, n_agents: int) -> Tensor:
     """``[S]`` squared norm of each agent's slice (every parameter has a leading agent dim)."""
-    total = torch.zeros(n_agents)
-    for t in tensors:
-        if t is not None:
-            total = total + t.detach().reshape(n_agents, -1).pow(2).sum(-1).to(total.dtype)
-    return total
+    parts = [t.detach().reshape(n_agents, -1) for t in tensors if t is not None]
+    if not parts:
+        return torch.zeros(n_agents)
+    return torch.cat(parts, dim=1).pow(2).sum(-1).float()
 
 
 def _norm(tensors, n_agents: int = 1) -> float:

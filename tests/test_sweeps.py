@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,62 +70,55 @@ def test_sweep_gives_every_job_its_folder_and_wandb_run_in_one_group(tmp_path: P
 
 @pytest.fixture(scope="module")
 def failed_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A sweep whose second job has a bad value (algo.gamma=1.5)."""
-    return sweep(tmp_path_factory.mktemp("failed"), "algo.gamma=0.9,1.5", *TINY)
+    """Jobs 0: fine; 1: training raises (CartPole has no `foo`); 2 and 3: bad value algo.gamma=1.5."""
+    return sweep(tmp_path_factory.mktemp("failed"), "algo.gamma=0.9,1.5", "++env.kwargs={},{foo:1}", *TINY)
 
 
-def test_a_failing_job_leaves_a_failed_summary_and_the_others_run(failed_sweep):
+def test_failing_jobs_leave_a_failed_summary_and_the_others_run(failed_sweep):
     out, res = failed_sweep
     assert res.returncode == 1, res.stderr  # every job ran, but not all succeeded
     assert "Traceback" not in res.stderr
-    ok, bad = summary(out / "0"), summary(out / "1")
+    ok, raised, bad = summary(out / "0"), summary(out / "1"), summary(out / "2")
     assert ok["status"] == "finished" and ok["episodes"] > 0
     assert bad["status"] == "failed" and bad["error"].startswith("algo.gamma=1.5 is not allowed")
-    # One line when the job fails, and the failed jobs again at the end of the sweep.
-    assert f"job failed ({out / '1'}): algo.gamma=1.5" in res.stderr
-    assert "1 of 2 jobs finished" in res.stderr and f"{out / '1'}: algo.gamma=1.5" in res.stderr
-    # The failed job's W&B run exists, is in the sweep's group and finished with exit code 1.
-    (run_ok, exit_ok), (run_bad, exit_bad) = wandb_runs([out / "0", out / "1"])
-    assert run_bad["run_group"] == run_ok["run_group"] and run_bad["run_id"] != run_ok["run_id"]
-    assert (exit_ok, exit_bad) == (0, 1)
+    assert raised["status"] == "failed" and raised["error"].startswith("TypeError") and "foo" in raised["error"]
+    assert "Traceback (most recent call last)" in (out / "1" / "traceback.txt").read_text()
+    # One line when a job fails, and the failed jobs again at the end of the sweep.
+    assert f"job failed ({out / '2'}): algo.gamma=1.5" in res.stderr
+    assert "1 of 4 jobs finished" in res.stderr
+    assert f"{out / '2'}: algo.gamma=1.5" in res.stderr and f"{out / '1'}: TypeError" in res.stderr
+    # Failed jobs have W&B runs too, in the sweep's group, finished with exit code 1.
+    (run_ok, exit_ok), (run_raised, exit_raised), (run_bad, exit_bad) = wandb_runs([out / "0", out / "1", out / "2"])
+    assert run_ok["run_group"] == run_raised["run_group"] == run_bad["run_group"]
+    assert len({run_ok["run_id"], run_raised["run_id"], run_bad["run_id"]}) == 3
+    assert (exit_ok, exit_raised, exit_bad) == (0, 1, 1)
 
 
-def test_rlab_report_reads_a_sweep_with_a_failed_job(failed_sweep, tmp_path: Path):
+def test_rlab_report_reads_a_sweep_with_failed_jobs(failed_sweep, tmp_path: Path):
     out, _ = failed_sweep
     res = cli("rlab-report", str(out), "--out", str(tmp_path / "report"))
     assert res.returncode == 0, res.stderr
-    rows = pd.read_csv(tmp_path / "report" / "summary.csv").set_index("group")
-    assert rows.loc["algo.gamma=0.9", "n_runs"] == 1 and rows.loc["algo.gamma=1.5", "n_failed"] == 1
+    rows = pd.read_csv(tmp_path / "report" / "summary.csv")
+    assert len(rows) == 4 and rows.n_runs.sum() == 1 and rows.n_failed.sum() == 3
     report = (tmp_path / "report" / "report.md").read_text()
     failed_section = report.split("## Failed runs")[1].split("## Method")[0]
-    assert "algo.gamma=1.5 is not allowed" in failed_section and "status `failed`" in failed_section
-
-
-def test_an_exception_in_a_job_is_recorded_with_its_traceback(tmp_path: Path):
-    out, res = sweep(tmp_path, "+env.kwargs={foo:1}", *TINY, "logger=none")
-    assert res.returncode == 1, res.stderr
-    s = summary(out / "0")
-    assert s["status"] == "failed" and s["error"].startswith("TypeError") and "foo" in s["error"]
-    assert "Traceback (most recent call last)" in (out / "0" / "traceback.txt").read_text()
-    assert "Traceback" not in res.stderr and "job failed" in res.stderr
+    assert failed_section.count("status `failed`") == 3
+    assert "algo.gamma=1.5 is not allowed" in failed_section and "TypeError" in failed_section
 
 
 def test_every_experiment_preset_runs_with_a_tiny_budget(tmp_path: Path):
     presets = group_options("experiment")
     assert {"gamma_t", "entropy_bonus", "return_normalisation", "continuous"} <= set(presets)
     out, res = sweep(tmp_path, "experiment=glob(*)", "train.max_env_steps=200", "env.num_envs=1",
-                     "algo.episodes_per_update=1", "train.max_episodes=null")
+                     "algo.episodes_per_update=1", "logger=none")
     assert res.returncode == 0, res.stderr
     jobs = sorted((p for p in out.iterdir() if p.is_dir()), key=lambda p: int(p.name))
-    assert len(jobs) == len(presets)
-    chosen = [yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) for job in jobs]
-    assert sorted(o for overrides in chosen for o in overrides if o.startswith("experiment=")) == \
-        sorted(f"experiment={p}" for p in presets)
+    assert len(jobs) == len(presets)  # the presets' own sweeps (hydra.sweeper.params) are not expanded
+    chosen = [o for job in jobs for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+              if o.startswith("experiment=")]
+    assert sorted(chosen) == sorted(f"experiment={p}" for p in presets)
     for job in jobs:
         assert summary(job)["status"] == "finished", job
-    # Every job's W&B group is its experiment's name, whatever the preset sets.
-    for (run, exit_code), overrides in zip(wandb_runs(jobs), chosen):
-        assert f"experiment={run['run_group']}" in overrides and exit_code == 0
 
 
 def test_optuna_search_records_results_and_survives_failed_trials(tmp_path: Path):
@@ -139,19 +133,50 @@ def test_optuna_search_records_results_and_survives_failed_trials(tmp_path: Path
     assert res.returncode == (0 if len(finals) == 2 else 1), res.stderr
 
 
-def test_wandb_group_outside_a_sweep_and_sweep_labels(tmp_path: Path):
-    assert sweeps.wandb_group() is None  # no Hydra job: no group
+@pytest.fixture
+def hydra_job():
+    """Compose like a Hydra job (with the hydra node) and make it the current HydraConfig."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.hydra_config import HydraConfig
+
+    def job(*overrides: str):
+        with warnings.catch_warnings(), initialize_config_module("reinforce_lab.conf", version_base="1.3"):
+            sweeps.quiet_launcher_schema_warning()  # pytest resets the filter rlab-train sets on import
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield job
+    HydraConfig.instance().cfg = None
+
+
+def test_wandb_group_is_the_experiment_else_the_sweep_folder(hydra_job):
+    assert sweeps.wandb_group() is None  # outside Hydra
+    assert hydra_job().logger.group is None  # a single run
+    assert hydra_job("experiment=gamma_t").logger.group == "gamma_t"
+    sweep_cfg = hydra_job("hydra.mode=MULTIRUN", "hydra.sweep.dir=multirun/2026-11-21/10-11-12")
+    assert sweep_cfg.logger.group == "2026-11-21/10-11-12"
+    assert hydra_job("hydra.mode=MULTIRUN", "experiment=gamma_t").logger.group == "gamma_t"
+    assert hydra_job("experiment=gamma_t", "logger.group=mine").logger.group == "mine"
+
+
+def test_sweep_labels(tmp_path: Path):
     assert sweeps.sweep_label("multirun/2026-11-21/10-11-12") == "2026-11-21/10-11-12"
     assert sweeps.sweep_label(tmp_path / "multirun" / "gamma_t", cwd=tmp_path) == "gamma_t"
     assert sweeps.sweep_label("/elsewhere/sweep", cwd=tmp_path) == "/elsewhere/sweep"
     assert len(sweeps.sweep_label("x" * 300)) == sweeps.MAX_GROUP_LEN
 
 
-def test_launcher_presets_compose(tmp_path: Path):
-    res = cli("rlab-train", "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu", "--cfg", "hydra",
-              "-p", "hydra.launcher", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    launcher = yaml.safe_load(res.stdout.split("\n", 1)[1])  # first line: "# @package hydra.launcher"
-    assert launcher["_target_"].endswith("SlurmLauncher") and launcher["partition"] == "cpu"
-    assert {"timeout_min", "cpus_per_task", "gpus_per_node", "mem_gb"} <= set(launcher)
-    assert "deprecated" not in res.stderr
+def test_failure_value_is_the_worst_for_the_direction(hydra_job):
+    assert hydra_job("hydra.mode=MULTIRUN") and sweeps.failure_value() == -math.inf
+    hydra_job("hparams_search=optuna", "hydra.sweeper.direction=minimize")
+    assert sweeps.failure_value() == math.inf
+
+
+def test_launcher_presets_extend_the_plugins(hydra_job):
+    launcher = hydra_job("hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu").hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.partition == "cpu"
+    assert (launcher.timeout_min, launcher.cpus_per_task, launcher.gpus_per_node, launcher.mem_gb) == (60, 2, 0, 4)
+    assert launcher.qos is None  # the plugin's other keys are still there
+    joblib = hydra_job("hydra/launcher=joblib").hydra.launcher
+    assert (joblib.n_jobs, joblib.backend) == (2, "loky") and joblib._target_.endswith("JoblibLauncher")

@@ -87,6 +87,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
         init_timeout = float(logger_cfg.pop("init_timeout", 15.0) or 15.0)
         logger_cfg.pop("mode", None)
+        if "Wandb" not in str(cfg.logger._target_):
+            # Experiment presets may set W&B-only keys (group, tags...): other loggers ignore them.
+            for key in ("group", "job_type", "tags", "project", "entity", "log_model"):
+                logger_cfg.pop(key, None)
         factory = instantiate(logger_cfg, _partial_=True)
         if "Wandb" in str(cfg.logger._target_):
             os.environ.setdefault("WANDB_SILENT", "true")
@@ -337,6 +341,8 @@ def precheck(argv: list[str]) -> None:
     if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
         return
     overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    if _has_sweep(overrides):
+        return  # a sweep without -m: a preset sets hydra.mode=MULTIRUN (hparams_search=optuna)
     try:
         with initialize_config_module("reinforce_lab.conf", version_base="1.3"):
             cfg = compose("train", overrides=overrides)
@@ -344,6 +350,16 @@ def precheck(argv: list[str]) -> None:
         raise ConfigError(*_explain_composition_error(exc)) from None
     validate(cfg)
     _check_writable(argv)
+
+
+def _has_sweep(overrides: list[str]) -> bool:
+    """Whether any override sweeps (``a,b``, ``range()``, ``choice()``, ``interval()``, ``glob()``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides))
+    except Exception:  # noqa: BLE001 - malformed: compose() reports it
+        return False
 
 
 def _explain_composition_error(exc: BaseException) -> tuple[str, str, str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -151,3 +152,52 @@ def _natural_key(path: Path) -> list[Any]:
     import re
 
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
+def job_failed(cfg: DictConfig, run_dir: Path, error: str, exc: BaseException | None = None) -> float:
+    """Record a failed sweep job in its folder, print one line, return the sweeper's failure value."""
+    from . import logging as rlog
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if exc is not None:
+        import traceback
+
+        (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(exc)))
+    if not (run_dir / rlog.SUMMARY_FILE).is_file():  # run() writes it once training has started
+        summary: dict[str, Any] = {
+            "status": "failed", "error": error, "final_return": None, "final_window": 0, "episodes": 0,
+            "env_steps": 0, "wall_s": 0.0, "env_steps_per_s": 0.0, "solved_at_episode": None,
+            "seed": OmegaConf.select(cfg, "seed", default=None), "run_dir": str(run_dir), "wandb_run_dir": None}
+        summary["wandb_run_dir"] = failed_wandb_run(cfg, run_dir, summary)
+        rlog.write_summary(run_dir, summary)
+    more = "; traceback in traceback.txt" if exc is not None else ""
+    print(f"[rlab] job failed ({run_dir}): {error}{more}", file=sys.stderr, flush=True)
+    return failure_value()
+
+
+def failed_wandb_run(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> str | None:
+    """A finished (exit code 1) W&B run for a job that failed before training, so the sweep's
+    W&B group shows it; ``None`` when W&B is not the logger or cannot start."""
+    from . import logging as rlog
+
+    if "Wandb" not in str(cfg.logger.get("_target_", "")):
+        return None
+    try:
+        import wandb
+
+        try:
+            config = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # noqa: BLE001 - the failure may be an unresolvable value itself
+            config = OmegaConf.to_container(cfg, resolve=False)
+        lg = config["logger"]
+        mode = rlog.wandb_mode(lg.get("mode"))
+        os.environ.setdefault("WANDB_SILENT", "true")
+        wandb_run = wandb.init(project=lg.get("project"), entity=lg.get("entity"), group=lg.get("group"),
+                               job_type=lg.get("job_type"), name=lg.get("name"), tags=lg.get("tags"),
+                               dir=str(run_dir), mode=mode, config=config)
+        wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
+        wandb_run.finish(exit_code=1)
+        return str(rlog.wandb_run_dir(wandb_run))
+    except Exception as exc:  # noqa: BLE001 - the job has failed already; its summary.json must still land
+        print(f"[rlab] warning: no W&B run for the failed job: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import sweeps
 from .checkpointing import CheckpointError
 from .config import ConfigError, check_group_choices, validate
+from .preflight import precheck, resume_argv
 from .update import NonFiniteError
 
 _T0 = time.perf_counter()
@@ -236,20 +237,20 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         summary = run(cfg, run_dir)
     except ConfigError as exc:
         if multirun:
-            return _job_failed(cfg, run_dir, str(exc))
+            return sweeps.job_failed(cfg, run_dir, str(exc))
         _fail(str(exc), run_dir)
     except KeyboardInterrupt:
         print("[rlab] interrupted; checkpoint and summary.json written", file=sys.stderr)
         sys.exit(130)
     except (NonFiniteError, CheckpointError) as exc:
         if multirun:
-            return _job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}")
+            return sweeps.job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}")
         print(f"error: {exc} (run folder: {run_dir}; status failed in summary.json)", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
         if not multirun:
             raise
-        return _job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}", exc)
+        return sweeps.job_failed(cfg, run_dir, f"{type(exc).__name__}: {exc}", exc)
     if not multirun and summary["status"] == "interrupted":
         print(f"[rlab] interrupted: continue with  rlab-train resume={run_dir}", file=sys.stderr)
         sys.exit(130)
@@ -257,135 +258,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         sys.exit(1)
     final_return = summary.get("final_return")
     return sweeps.failure_value() if multirun and final_return is None else final_return
-
-
-def _job_failed(cfg: DictConfig, run_dir: Path, error: str, exc: BaseException | None = None) -> float:
-    """Record a failed sweep job in its folder, print one line, return the sweeper's failure value."""
-    from . import logging as rlog
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if exc is not None:
-        import traceback
-
-        (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(exc)))
-    if not (run_dir / rlog.SUMMARY_FILE).is_file():  # run() writes it once training has started
-        summary: dict[str, Any] = {
-            "status": "failed", "error": error, "final_return": None, "final_window": 0, "episodes": 0,
-            "env_steps": 0, "wall_s": 0.0, "env_steps_per_s": 0.0, "solved_at_episode": None,
-            "seed": OmegaConf.select(cfg, "seed", default=None), "run_dir": str(run_dir), "wandb_run_dir": None}
-        summary["wandb_run_dir"] = _failed_wandb_run(cfg, run_dir, summary)
-        rlog.write_summary(run_dir, summary)
-    more = "; traceback in traceback.txt" if exc is not None else ""
-    print(f"[rlab] job failed ({run_dir}): {error}{more}", file=sys.stderr, flush=True)
-    return sweeps.failure_value()
-
-
-def _failed_wandb_run(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> str | None:
-    """A finished (exit code 1) W&B run for a job that failed before training, so the sweep's
-    W&B group shows it; ``None`` when W&B is not the logger or cannot start."""
-    from . import logging as rlog
-
-    if "Wandb" not in str(cfg.logger.get("_target_", "")):
-        return None
-    try:
-        import wandb
-
-        try:
-            config = OmegaConf.to_container(cfg, resolve=True)
-        except Exception:  # noqa: BLE001 - the failure may be an unresolvable value itself
-            config = OmegaConf.to_container(cfg, resolve=False)
-        lg = config["logger"]
-        mode = rlog.wandb_mode(lg.get("mode"))
-        os.environ.setdefault("WANDB_SILENT", "true")
-        wandb_run = wandb.init(project=lg.get("project"), entity=lg.get("entity"), group=lg.get("group"),
-                               job_type=lg.get("job_type"), name=lg.get("name"), tags=lg.get("tags"),
-                               dir=str(run_dir), mode=mode, config=config)
-        wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
-        wandb_run.finish(exit_code=1)
-        return str(rlog.wandb_run_dir(wandb_run))
-    except Exception as exc:  # noqa: BLE001 - the job has failed already; its summary.json must still land
-        print(f"[rlab] warning: no W&B run for the failed job: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
-
-
-def resume_argv(argv: list[str]) -> list[str]:
-    """``resume=RUN_DIR [overrides]`` → that run's own overrides, then the new ones, in its folder."""
-    import yaml
-
-    given = [a for a in argv if a.startswith("resume=")]
-    if not given:
-        return argv
-    if any(a in ("-m", "--multirun") for a in argv):
-        raise ConfigError("resume", given[-1].split("=", 1)[1], "a single run (not with -m)")
-    run_dir = Path(given[-1].split("=", 1)[1]).expanduser().resolve()
-    overrides = run_dir / ".hydra" / "overrides.yaml"
-    if not overrides.is_file():
-        raise ConfigError("resume", run_dir, "a run folder written by rlab-train (with .hydra/overrides.yaml)")
-    previous = [o for o in (yaml.safe_load(overrides.read_text()) or [])
-                if not o.startswith(("resume=", "hydra.run.dir="))]
-    extra = [a for a in argv if not a.startswith("resume=")]
-    return previous + extra + [f"hydra.run.dir={run_dir}", f"resume={run_dir}"]
-
-
-def precheck(argv: list[str]) -> None:
-    """Compose and validate a single run's config before Hydra makes its folder.
-
-    Hydra's own composition errors (unknown keys, bad types) are several lines long; here
-    each becomes one line naming the key. Sweeps are checked job by job instead, so one bad
-    job cannot stop the others.
-    """
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    if any(a in ("-m", "--multirun") for a in argv) or any(a.startswith("-") for a in argv):
-        return
-    overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
-    if _has_sweep(overrides):
-        return  # a sweep without -m: a preset sets hydra.mode=MULTIRUN (hparams_search=optuna)
-    try:
-        with initialize_config_module("reinforce_lab.conf", version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(*_explain_composition_error(exc)) from None
-    validate(cfg)
-    _check_writable(argv)
-
-
-def _has_sweep(overrides: list[str]) -> bool:
-    """Whether any override sweeps (``a,b``, ``range()``, ``choice()``, ``interval()``, ``glob()``)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides))
-    except Exception:  # noqa: BLE001 - malformed: compose() reports it
-        return False
-
-
-def _explain_composition_error(exc: BaseException) -> tuple[str, str, str]:
-    text = str(exc)
-    full_key = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                     if line.strip().startswith("full_key:")), None)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    if "Could not override" in first or "not in struct" in text:
-        quoted = first.split("'")[1] if first.count("'") >= 2 else "override"
-        return full_key or quoted, "(unknown key)", "an existing key (see `rlab-train --cfg job`); prefix + to add one"
-    if "Value '" in text and full_key:
-        value = text.split("Value '", 1)[1].split("'", 1)[0]
-        return full_key, value, f"a value of the key's type ({first})"
-    return full_key or "override", "", first
-
-
-def _check_writable(argv: list[str]) -> None:
-    """The run folder must be creatable: say so in one line instead of Hydra's traceback."""
-    given = [a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")]
-    target = Path(given[-1]) if given else Path("outputs")
-    probe = target
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if (probe.exists() and not probe.is_dir()) or not os.access(probe, os.W_OK):
-        raise ConfigError("hydra.run.dir" if given else "working directory", target,
-                          f"a writable folder ({probe} is {'not a folder' if probe.exists() and not probe.is_dir() else 'not writable'})")
 
 
 def main() -> None:

@@ -62,15 +62,16 @@ def start_wandb(factory: Any, mode: str, init_timeout: float, **kwargs: Any) -> 
 
     logger = make(mode)
     try:
-        for attempt in range(30):
+        for attempt in range(45):
             try:
                 run = logger.experiment
                 break
             except Exception as exc:  # noqa: BLE001
                 # Resuming right after a SIGKILL: the killed process's W&B service still holds
                 # the run id for a few seconds until it notices its parent is gone.
-                if "in use" not in str(exc) or attempt == 29:
+                if "in use" not in str(exc) or attempt == 44:
                     raise
+                stop_orphaned_wandb_services()
                 time.sleep(2.0)
                 logger = make(mode)
     except Exception as exc:  # noqa: BLE001 - any failure to reach W&B
@@ -87,6 +88,34 @@ def start_wandb(factory: Any, mode: str, init_timeout: float, **kwargs: Any) -> 
         run = logger.experiment
     setup_wandb_run(run)
     return logger, run, mode
+
+
+def stop_orphaned_wandb_services() -> int:
+    """Stop W&B service processes whose parent has died (Linux), e.g. after a SIGKILL.
+
+    Each training process starts a ``wandb-core`` helper that watches its parent's pid; after
+    the parent is killed it can linger, still holding the run id, and a resumed run with the
+    same id is then refused ("run ID is in use"). Only helpers whose watched pid no longer
+    exists are stopped. Returns how many were.
+    """
+    import signal
+
+    stopped = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not args or not args[0].endswith(b"wandb-core") or b"--pid" not in args:
+            continue
+        try:
+            parent = int(args[args.index(b"--pid") + 1])
+            if not Path(f"/proc/{parent}").exists():
+                os.kill(int(proc.name), signal.SIGTERM)
+                stopped += 1
+        except (ValueError, IndexError, OSError):
+            continue
+    return stopped
 
 
 def setup_wandb_run(run: Any) -> None:

@@ -96,6 +96,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if "Wandb" in str(cfg.logger._target_):
             os.environ.setdefault("WANDB_SILENT", "true")
             wandb_id = (resume_state or {}).get("wandb_id")
+            if wandb_id:
+                rlog.stop_orphaned_wandb_services()  # a killed run's W&B helper would hold its id
             # `config` clashes with instantiate's own first parameter: it goes to the partial.
             with redacted_argv(secrets):
                 logger, wandb_run, mode = rlog.start_wandb(

@@ -264,6 +264,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console entry point ``rlab-train``. A sweep exits with code 1 when any of its jobs failed."""
+    # wandb exports WANDB_SERVICE in any process that uses it, and child processes inherit it:
+    # a job started from such a process would register its run in the parent's W&B service,
+    # where a killed job's run stays "in use" and cannot be resumed. Each job gets its own.
+    os.environ.pop("WANDB_SERVICE", None)
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])
         check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])

@@ -76,3 +76,29 @@ def test_act_samples_follow_the_distribution():
     actions = pol.act(torch.zeros(1, 20000, 1))
     assert abs(actions.float().mean().item() - 0.75) < 0.015
     assert torch.all(pol.act(torch.zeros(1, 5, 1), greedy=True) == 1)
+
+
+def test_min_prob_floor_matches_the_reference_clip_and_its_gradient():
+    # Hand-computed: θ = [ln .99, ln .01] gives π = (.99, .01); with the 0.05 floor of the
+    # reference S&B Fig. 13.1 code, π_ε = (.95, .05) and ∇_θ ln π_ε(a) = x(a) − π_ε.
+    pol = PreferencePolicy(obs_dim=1, n_actions=2, init_probs=[0.99, 0.01], min_prob=0.05)
+    obs = torch.ones(1, 1, 1)
+    assert_close(pol.distribution(obs).probs, torch.tensor([[[0.95, 0.05]]]))
+    for action, expected in ((0, [1.0 - 0.95, -0.05]), (1, [-0.95, 1.0 - 0.05])):
+        pol.zero_grad()
+        pol.log_prob(obs, torch.tensor([[action]])).sum().backward()
+        assert_close(pol.theta.grad, torch.tensor([expected]))
+    # Above the floor nothing changes, bit for bit.
+    free = PreferencePolicy(obs_dim=1, n_actions=2, init_probs=[0.7, 0.3], min_prob=0.05)
+    plain = PreferencePolicy(obs_dim=1, n_actions=2, init_probs=[0.7, 0.3])
+    assert torch.equal(free.logits(obs), plain.logits(obs))
+    # Three actions: the low one is raised, the others share the rest in proportion.
+    pol3 = CategoricalPolicy(obs_dim=1, n_actions=3, hidden_sizes=(), min_prob=0.1)
+    with torch.no_grad():
+        pol3.net[0].weight.zero_()
+        pol3.net[0].bias.copy_(torch.log(torch.tensor([[0.6, 0.38, 0.02]])))
+    assert_close(pol3.distribution(obs).probs, torch.tensor([[[0.6 * 0.9 / 0.98, 0.38 * 0.9 / 0.98, 0.1]]]))
+    with pytest.raises(ValueError, match="policy.min_prob"):
+        PreferencePolicy(obs_dim=1, n_actions=2, min_prob=0.5)
+    with pytest.raises(ValueError, match="policy.min_prob"):
+        make_policy(gym.spaces.Box(-1, 1, shape=(3,)), gym.spaces.Box(-2, 2, shape=(2,)), min_prob=0.05)

@@ -132,19 +132,53 @@ class Policy(nn.Module):
         raise NotImplementedError
 
 
+def floor_probs(logits: Tensor, min_prob: float) -> Tensor:
+    """Logits of the softmax policy with every probability floored at ``min_prob``.
+
+    Probabilities below ``min_prob`` are raised to it and the others scaled down to keep
+    the sum at 1; with two actions this is exactly the clip in the widely used
+    reproduction code of S&B Fig. 13.1 (ShangtongZhang/reinforcement-learning-an-introduction,
+    ``chapter13/short_corridor.py``: ``π = (ε, 1 − ε)`` whenever ``min π < ε``), which
+    keeps the short-corridor policy from becoming deterministic (and its episodes endless).
+    It is *not* part of the book's algorithm.
+
+    The floor is applied as a constant shift of the logits, ``h + (ln π_ε − ln π)``, held
+    out of the graph, so the softmax of the result is π_ε and the score function is
+    ``∇ ln π_ε(a) = x(a) − Σ_b π_ε(b) x(b)`` — again exactly that code's gradient.
+    """
+    log_p = torch.log_softmax(logits, dim=-1)
+    with torch.no_grad():
+        p = log_p.exp()
+        low = p < min_prob
+        if not low.any():
+            return logits
+        n_low = low.sum(-1, keepdim=True).to(p.dtype)
+        rest = (p * ~low).sum(-1, keepdim=True)
+        floored = torch.where(low, torch.full_like(p, min_prob), p * (1 - n_low * min_prob) / rest)
+        shift = floored.log() - log_p
+    return logits + shift
+
+
 class CategoricalPolicy(Policy):
-    """Softmax in action preferences ``h(s, a, θ)`` from an MLP (S&B §13.1, eq. 13.2)."""
+    """Softmax in action preferences ``h(s, a, θ)`` from an MLP (S&B §13.1, eq. 13.2).
+
+    ``min_prob > 0`` floors every action probability (see :func:`floor_probs`).
+    """
 
     discrete = True
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (64, 64),
-                 activation: str = "tanh", generators: Generators = (None,)) -> None:
+                 activation: str = "tanh", generators: Generators = (None,), min_prob: float = 0.0) -> None:
         super().__init__()
         self.num_seeds = len(generators)
+        self.min_prob = _check_min_prob(min_prob, n_actions)
         self.net = mlp(obs_dim, n_actions, hidden_sizes, activation, generators)
 
     def logits(self, obs: Tensor) -> Tensor:
-        return self.net(obs)
+        return self._floor(self.net(obs))
+
+    def _floor(self, logits: Tensor) -> Tensor:
+        return floor_probs(logits, self.min_prob) if self.min_prob > 0 else logits
 
     def distribution(self, obs: Tensor) -> Categorical:
         return Categorical(logits=self.logits(obs))
@@ -185,9 +219,10 @@ class PreferencePolicy(CategoricalPolicy):
     """
 
     def __init__(self, obs_dim: int, n_actions: int, init_probs: Sequence[float] | None = None,
-                 generators: Generators = (None,)) -> None:
+                 generators: Generators = (None,), min_prob: float = 0.0) -> None:
         nn.Module.__init__(self)
         self.num_seeds = len(generators)
+        self.min_prob = _check_min_prob(min_prob, n_actions)
         if init_probs is None:
             theta = torch.zeros(n_actions)
         else:
@@ -198,8 +233,15 @@ class PreferencePolicy(CategoricalPolicy):
         self.theta = nn.Parameter(theta.repeat(self.num_seeds, 1))  # [S, n_actions]
 
     def logits(self, obs: Tensor) -> Tensor:
-        return self.theta.reshape(self.num_seeds, *([1] * (obs.dim() - 2)), -1).expand(
-            *obs.shape[:-1], self.theta.shape[-1])
+        return self._floor(self.theta.reshape(self.num_seeds, *([1] * (obs.dim() - 2)), -1).expand(
+            *obs.shape[:-1], self.theta.shape[-1]))
+
+
+def _check_min_prob(min_prob: float, n_actions: int) -> float:
+    min_prob = float(min_prob)
+    if not 0.0 <= min_prob < 1.0 / n_actions:
+        raise ValueError(f"policy.min_prob={min_prob}; allowed: a number in [0, 1/{n_actions}) for {n_actions} actions")
+    return min_prob
 
 
 class GaussianPolicy(Policy):
@@ -263,7 +305,8 @@ class GaussianPolicy(Policy):
 def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str = "mlp",
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh",
                 log_std_init: float = 0.0, min_std: float = 1e-3, state_dependent_std: bool = False,
-                init_probs: Sequence[float] | None = None, generators: Generators = (None,)) -> Policy:
+                init_probs: Sequence[float] | None = None, min_prob: float = 0.0,
+                generators: Generators = (None,)) -> Policy:
     """Build the policy that fits ``action_space``: the one place that dispatches on it.
 
     Args:
@@ -273,17 +316,21 @@ def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str
         hidden_sizes, activation: the MLP's shape.
         log_std_init, min_std, state_dependent_std: Gaussian settings (S&B §13.7).
         init_probs: initial action probabilities for ``preferences``.
+        min_prob: floor on every action probability of a categorical policy (0: none; see
+            :func:`floor_probs`).
         generators: one per agent (``num_seeds`` of them); each initialises its agent's slice.
     """
     obs_dim = int(np.prod(observation_space.shape))
     if isinstance(action_space, gym.spaces.Discrete):
         n = int(action_space.n)
         if kind == "preferences":
-            return PreferencePolicy(obs_dim, n, init_probs, generators)
+            return PreferencePolicy(obs_dim, n, init_probs, generators, min_prob)
         if kind != "mlp":
             raise ValueError(f"policy.kind={kind!r}; allowed: mlp, preferences")
-        return CategoricalPolicy(obs_dim, n, hidden_sizes, activation, generators)
+        return CategoricalPolicy(obs_dim, n, hidden_sizes, activation, generators, min_prob)
     if isinstance(action_space, gym.spaces.Box):
+        if min_prob:
+            raise ValueError(f"policy.min_prob={min_prob}; allowed: 0 for continuous actions (a floor on categorical probabilities)")
         if kind != "mlp":
             raise ValueError(f"policy.kind={kind!r} needs a Discrete action space; allowed for Box: mlp")
         return GaussianPolicy(obs_dim, int(np.prod(action_space.shape)), hidden_sizes, activation,

@@ -31,6 +31,13 @@ def test_num_seeds_1_equals_a_plain_run(tmp_path):
     [],
     ["env=pendulum", "algo=reinforce_baseline", "train.max_env_steps=1600"],
     ["algo=actor_critic", "loss=update_rule", "optimizer=sgd", "loss.sequential=true"],
+    # agents that do not wait for each other (train.async_agents), per-episode and per-step updates
+    ["optimizer=sgd", "optimizer.lr=0.05", "train.async_agents=true"],
+    ["env=short_corridor", "policy=preferences", "optimizer=sgd", "optimizer.lr=0.001", "algo.gamma=1",
+     "algo.normalize_returns=false", "algo.episodes_per_update=1", "env.num_envs=1", "train.max_episodes=60"],
+    ["env=short_corridor", "policy=preferences", "optimizer=sgd", "loss=update_rule", "loss.sequential=true",
+     "train.async_agents=true", "algo.gamma=1", "algo.normalize_returns=false", "env.num_envs=1",
+     "algo.episodes_per_update=1", "train.max_episodes=60"],
 ])
 def test_agents_in_a_batch_do_not_interact(tmp_path, overrides):
     """Agent k of a 3-agent job writes exactly the rows of a plain run with seed k."""
@@ -63,3 +70,27 @@ def test_wandb_gets_per_seed_curves_and_the_aggregate(tmp_path):
     items = [r["history"]["item"] for r in wandb_records(summary["wandb_run_dir"]) if r.get("type") == "history"]
     keys = set().union(*items)
     assert {"train/episode_return", "seeds/0/episode_return", "seeds/1/episode_return", "env_step"} <= keys
+
+
+def test_async_agents_is_resolved_from_optimizer_and_envs():
+    from omegaconf import OmegaConf
+
+    from reinforce_lab.config import ConfigError, asynchronous_agents
+    from reinforce_lab.envs import make_vec_env
+
+    sync = make_vec_env("CartPole-v1", 4, vectorization="sync")
+    native = make_vec_env("CartPole-v1", 4, vectorization="native")
+
+    def cfg(opt="torch.optim.SGD", mode="auto", sequential=False):
+        return OmegaConf.create({"optimizer": {"_target_": opt, "lr": 0.1}, "loss": {"sequential": sequential},
+                                 "train": {"async_agents": mode}})
+
+    assert asynchronous_agents(cfg(), sync, 2)
+    assert not asynchronous_agents(cfg(), sync, 1)                      # one agent waits for nobody
+    assert not asynchronous_agents(cfg("torch.optim.Adam"), sync, 2)    # Adam moves idle agents
+    assert not asynchronous_agents(cfg(sequential=True), sync, 2)       # lockstep packs per-step updates better
+    assert not asynchronous_agents(cfg(), native, 2)                    # copies cannot reset one by one
+    with pytest.raises(ConfigError, match="train.async_agents"):
+        asynchronous_agents(cfg(mode=True), native, 2)
+    sync.close()
+    native.close()

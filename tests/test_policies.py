@@ -102,3 +102,19 @@ def test_min_prob_floor_matches_the_reference_clip_and_its_gradient():
         PreferencePolicy(obs_dim=1, n_actions=2, min_prob=0.5)
     with pytest.raises(ValueError, match="policy.min_prob"):
         make_policy(gym.spaces.Box(-1, 1, shape=(3,)), gym.spaces.Box(-2, 2, shape=(2,)), min_prob=0.05)
+
+
+@pytest.mark.parametrize("min_prob", [0.0, 0.05])
+def test_preference_eligibility_vector_is_the_autograd_gradient(min_prob):
+    # S&B eq. 13.9: ∇ ln π(a|s, θ) = x(s, a) − Σ_b π(b|s, θ) x(s, b); 3 agents, one step each.
+    pol = PreferencePolicy(obs_dim=1, n_actions=2, init_probs=[0.98, 0.02], generators=[None] * 3,
+                           min_prob=min_prob)
+    with torch.no_grad():
+        pol.theta[1] = torch.tensor([0.3, -0.2])
+        pol.theta[2] = torch.tensor([-1.0, 1.5])
+    obs, actions = torch.ones(3, 1), torch.tensor([1, 0, 1])
+    (closed,) = pol.grad_log_prob(obs, actions)
+    (auto,) = torch.autograd.grad(pol.log_prob(obs, actions).sum(), [pol.theta])
+    assert_close(closed, auto)
+    p = pol.distribution(obs).probs
+    assert_close(closed[0], torch.tensor([0.0, 1.0]) - p[0])  # hand: onehot(right) − π

@@ -35,6 +35,9 @@ BAD = [
     ("env=pendulum policy=preferences", "policy"),        # a Discrete-only option on a Box env
     ("loss=update_rule", "optimizer"),                    # the literal rule is plain SGD
     ("loss=update_rule optimizer=sgd optimizer.momentum=0.9", "optimizer"),
+    ("train.async_agents=maybe", "train.async_agents"),
+    ("train.async_agents=true", "train.async_agents"),    # Adam would move the agents that wait
+    ("policy=preferences env=short_corridor policy.min_prob=0.6", "policy.min_prob"),
     ("algo=nope", "algo"),
     ("resume=/nonexistent/run", "resume"),
     ("hydra.run.dir=/etc/hostname/run", "hydra.run.dir"),  # cannot make the run folder

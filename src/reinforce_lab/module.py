@@ -116,9 +116,23 @@ class ReinforceModule(pl.LightningModule):
         optimizers = self.optimizers()
         if not isinstance(optimizers, list):
             optimizers = [optimizers]
-        metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],  # rewards → policy dtype
-                                 optimizers[1] if len(optimizers) > 1 else None,
-                                 backward=self.manual_backward)
+        idle = None
+        if self.collector.asynchronous:
+            # Only the agents whose batch is complete update; the others' episodes are still
+            # running. Their gradients are zero, so plain SGD leaves them as they are; copying
+            # them back also guards against anything non-finite from their empty batches.
+            idle = torch.as_tensor(~self.collector.ready)
+            before = {name: p.detach().clone() for name, p in self.named_parameters()} if idle.any() else None
+        metrics = {}
+        if idle is None or not idle.all():
+            metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],  # rewards → policy dtype
+                                     optimizers[1] if len(optimizers) > 1 else None,
+                                     backward=self.manual_backward)
+        if idle is not None and before is not None:
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    mask = idle.to(p.device)
+                    p[mask] = before[name][mask]
         self._restore_frozen()
         if not parameters_finite(self):
             raise NonFiniteError("non-finite parameters after the update; the last checkpoint is kept. "
@@ -137,11 +151,13 @@ class ReinforceModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Everything a resumed run needs to continue exactly where this one is: counters, the
         # collector's round (env seeds derive from it) and every agent's RNG state.
-        gens = self.collector.generators or []
+        # With asynchronous agents a checkpoint holds every agent as of the start of its round
+        # in flight (those episodes are run again, identically, after a resume).
         checkpoint["rlab"] = {"config": self.run_config, "env_steps": self.env_steps, "episodes": self.episodes,
                               "agent_env_steps": self.agent_env_steps, "agent_episodes": self.agent_episodes,
                               "active": self.collector.active.tolist(), "rounds": self.collector.rounds,
-                              "generator_states": [g.get_state() for g in gens],
+                              "agent_rounds": self.collector.agent_rounds.tolist(),
+                              "generator_states": self.collector.generator_states(),
                               "wandb_id": getattr(self, "wandb_id", None)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -149,6 +165,8 @@ class ReinforceModule(pl.LightningModule):
         self.agent_env_steps = list(state.get("agent_env_steps", [state.get("env_steps", 0)]))
         self.agent_episodes = list(state.get("agent_episodes", [state.get("episodes", 0)]))
         self.collector.rounds = int(state.get("rounds", 0))
+        self.collector.agent_rounds[:] = np.asarray(state.get("agent_rounds", self.collector.rounds), dtype=np.int64)
+        self.collector.restart()
         if "active" in state:
             self.collector.active[:] = np.asarray(state["active"], dtype=bool)
         for g, g_state in zip(self.collector.generators or [], state.get("generator_states", [])):

@@ -91,10 +91,13 @@ def _draw(fn, like: Tensor, generators: Generators | None, fill: float = 0.5) ->
 
     ``generators=None`` uses torch's global RNG. A ``None`` *entry* marks an agent that is
     idle at this step: it draws nothing (its slice is ``fill``), so its random stream is
-    exactly the one a separate run of that agent would consume.
+    exactly the one a separate run of that agent would consume. ``generators`` may also be
+    an :class:`~reinforce_lab.streams.AgentStreams` (what the collector passes).
     """
     if generators is None:
         return fn(like.shape, dtype=like.dtype, device=like.device)
+    if hasattr(generators, "draw"):  # block-buffered per-agent streams (see reinforce_lab.streams)
+        return generators.draw(fn, like, fill)
     out = torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
     for s, g in enumerate(generators):
         if g is not None:
@@ -235,6 +238,18 @@ class PreferencePolicy(CategoricalPolicy):
     def logits(self, obs: Tensor) -> Tensor:
         return self._floor(self.theta.reshape(self.num_seeds, *([1] * (obs.dim() - 2)), -1).expand(
             *obs.shape[:-1], self.theta.shape[-1]))
+
+    @torch.no_grad()
+    def grad_log_prob(self, obs: Tensor, actions: Tensor) -> list[Tensor]:
+        """The eligibility vector ``∇_θ ln π(a|s, θ) = x(s, a) − Σ_b π(b|s, θ) x(s, b)`` in closed form.
+
+        S&B eq. 13.9 (Exercise 13.3) for a softmax in linear preferences; with one-hot x it
+        is ``onehot(a) − π``. ``obs`` is ``[S, obs_dim]`` (one step per agent) and the result
+        has ``θ``'s shape — the same numbers autograd gives for ``ln π``, without a graph,
+        which makes the book's per-step loop (``loss.sequential``) several times faster.
+        """
+        probs = torch.softmax(self.logits(obs), dim=-1)  # [S, n_actions]
+        return [F.one_hot(actions.long(), probs.shape[-1]).to(probs.dtype) - probs]
 
 
 def _check_min_prob(min_prob: float, n_actions: int) -> float:

@@ -27,6 +27,15 @@ def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
         raise ValueError(f"rewards {tuple(rewards.shape)} and mask {tuple(mask.shape)} differ")
     mask = mask.to(rewards.dtype)
     rewards = rewards * mask
+    if rewards.device.type == "cpu" and rewards.dtype in (torch.float32, torch.float64) and rewards.numel():
+        # The same recurrence G_t = r_t + γ G_{t+1} as the loop below, run by scipy's linear
+        # filter in C over the reversed time axis (padding only follows an episode's end and
+        # its rewards are 0, so G stays 0 there and nothing leaks into the episode).
+        from scipy.signal import lfilter
+
+        flipped = rewards.detach().flip(-1).numpy()
+        out = lfilter([1.0], [1.0, -gamma], flipped, axis=-1).astype(flipped.dtype, copy=False)
+        return torch.from_numpy(out).flip(-1).contiguous().to(rewards.dtype) * mask
     returns = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[..., 0])
     # A reverse scan: O(T) small vector ops, each over every episode of the batch at once.

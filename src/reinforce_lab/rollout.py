@@ -8,6 +8,18 @@ finish), steps all copies together with one batched policy call per step, and la
 result out as padded ``[S, E, T]`` tensors: S agents (``train.num_seeds``) × E episodes
 × T steps. Agent ``s`` owns env copies ``s·N … s·N+N−1``.
 
+**Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``).
+In lockstep every agent's batch ends when the slowest agent's does, so one agent whose
+episodes grow long (a short-corridor policy drifting to π(right) ≈ 0 runs into the
+1000-step cap every episode) holds the whole batch back. Asynchronously, each agent has
+its own rounds: ``collect`` steps until at least half of the agents still in flight
+have completed their batch and returns those agents' batches only; the others keep their
+episodes running across calls, and an agent starts its next batch right after its own
+update. Each agent's episodes still depend only on its own seed, round number and
+generator, so an agent is what a separate run would give (bit for bit with per-copy
+seeded or deterministic envs). It needs env copies that can be reset one by one
+(``reset_mask``) and, in the module, updates that leave the other agents untouched.
+
 Both gymnasium 1.x auto-reset modes are handled exactly. ``SAME_STEP`` (our wrapped sync
 envs): the step that ends an episode returns the next episode's first observation, the
 final one is in ``info["final_obs"]``. ``NEXT_STEP`` (gymnasium's native numpy vector envs,
@@ -26,6 +38,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from torch import Tensor
 
 from .policies import Policy
+from .streams import AgentStreams
 
 
 @dataclass
@@ -88,11 +101,16 @@ class EpisodeCollector:
         num_seeds: S, the number of agents.
         generators: one torch generator per agent for its action sampling (None: global RNG).
         device: where the policy lives; observations are moved there once per step.
+        asynchronous: agents do not wait for each other (see the module docstring); needs a
+            vector env with ``reset_mask`` (:func:`supports_partial_reset`).
+        ready_fraction: asynchronous only: ``collect`` returns once at least this fraction of
+            the agents in flight have a complete batch (at least one agent).
     """
 
     def __init__(self, envs: VectorEnv, episodes_per_update: int, seeds: Sequence[int] | int | None = None,
                  num_seeds: int = 1, generators: Sequence[torch.Generator] | None = None,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", asynchronous: bool = False,
+                 ready_fraction: float = 0.5) -> None:
         self.envs = envs
         self.num_seeds = int(num_seeds)
         if envs.num_envs % self.num_seeds:
@@ -103,6 +121,7 @@ class EpisodeCollector:
         self.quota = np.array([base + (i < extra) for i in range(self.envs_per_agent)] * self.num_seeds)
         self.active = np.ones(self.num_seeds, dtype=bool)  # agents still training
         self.generators = list(generators) if generators is not None else None
+        self.streams = AgentStreams(self.generators) if self.generators is not None else None
         self.device = torch.device(device)
         self.dtype = torch.float32  # the policy's parameter dtype (float64 with precision=64-true)
         if isinstance(seeds, int):
@@ -115,9 +134,45 @@ class EpisodeCollector:
             raise ValueError(f"autoreset_mode={mode}; allowed: SAME_STEP, NEXT_STEP")
         self.next_step_reset = mode == AutoresetMode.NEXT_STEP
         self.per_copy_seeds = isinstance(envs, (SyncVectorEnv, AsyncVectorEnv))
+        self.asynchronous = bool(asynchronous)
+        if self.asynchronous and not (supports_partial_reset(envs) and not self.next_step_reset):
+            raise ValueError(f"asynchronous agents need env copies that reset one by one; "
+                             f"{type(envs).__name__} cannot (allowed: sync, async vectorization)")
+        self.ready_fraction = float(ready_fraction)
+        # Agents that do not wait: each has its own round counter (rounds completed) and the
+        # generator state at the start of its round in flight (what a checkpoint must keep).
+        self.agent_rounds = np.zeros(self.num_seeds, dtype=np.int64)
+        self.ready = np.ones(self.num_seeds, dtype=bool)  # agents whose batch the last collect returned
+        self._flight: dict | None = None
+
+    def _round_seeds(self, rounds: Sequence[int], agents: np.ndarray | None = None) -> list[int | None] | int | None:
+        """Env seeds of every copy for its agent's round (None for copies outside ``agents``)."""
+        if self._seeds is None:
+            return None
+        per_copy = np.repeat(np.asarray(rounds), self.envs_per_agent)
+        which = np.repeat(agents, self.envs_per_agent) if agents is not None else np.ones(len(per_copy), bool)
+        seeds = [int(np.random.SeedSequence([k, int(r)]).generate_state(1)[0]) if w else None
+                 for k, r, w in zip(self._seeds, per_copy, which)]
+        if not self.per_copy_seeds:
+            # A native numpy vector env has one RNG for all copies and takes one seed: its
+            # agents are independent in distribution, not bit for bit like separate runs.
+            return seeds[0]
+        return seeds
+
+    def generator_states(self) -> list[Tensor]:
+        """Each agent's RNG state at the start of its current round (for checkpoints)."""
+        if self._flight is not None:
+            return [st.clone() for st in self._flight["gen_states"]]
+        return [g.get_state() for g in self.generators or []]
+
+    def restart(self) -> None:
+        """Forget episodes in flight: the next ``collect`` starts every agent's current round anew."""
+        self._flight = None
 
     def collect(self, policy: Policy) -> EpisodeBatch:
         """Run the current policy until the batch is complete; no gradient is built."""
+        if self.asynchronous:
+            return self._collect_async(policy)
         seeds = None
         if self._seeds is not None:
             seeds = [int(np.random.SeedSequence([k, self.rounds]).generate_state(1)[0]) for k in self._seeds]
@@ -126,7 +181,11 @@ class EpisodeCollector:
                 # agents are independent in distribution, not bit for bit like separate runs.
                 seeds = seeds[0]
         obs, _ = self.envs.reset(seed=seeds)
+        if self.streams is not None:
+            self.streams.new_round()
         self.rounds += 1
+        self.agent_rounds[self.active] = self.rounds
+        self.ready = self.active.copy()
         n, s_count = self.envs.num_envs, self.num_seeds
         quota = self.quota * np.repeat(self.active, self.envs_per_agent)
         done_count = np.zeros(n, dtype=np.int64)
@@ -135,11 +194,9 @@ class EpisodeCollector:
         final_obs: dict[tuple[int, int], np.ndarray] = {}
         while (done_count < quota).any():
             obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(s_count, -1, obs.shape[-1])
-            gens = self.generators
-            if gens is not None and s_count > 1:  # agents with nothing left to do draw nothing
-                busy = (done_count < quota).reshape(s_count, -1).any(-1)
-                gens = [g if b else None for g, b in zip(gens, busy)]
-            action = policy.act(obs_t, generators=gens).cpu().numpy()
+            if self.streams is not None:  # agents with nothing left to do draw nothing
+                self.streams.busy = (done_count < quota).reshape(s_count, -1).any(-1)
+            action = policy.act(obs_t, generators=self.streams).cpu().numpy()
             action = action.reshape(n, *action.shape[2:])
             if not self.discrete:
                 action = action.astype(np.float32)
@@ -161,7 +218,90 @@ class EpisodeCollector:
             obs = next_obs
         return self._assemble(obs_l, act_l, rew_l, term_l, ended_l, final_obs)
 
-    def _assemble(self, obs_l, act_l, rew_l, term_l, ended_l, final_obs) -> EpisodeBatch:
+    def _collect_async(self, policy: Policy) -> EpisodeBatch:
+        """Step until enough agents have a complete batch; return theirs (``self.ready``)."""
+        n, s_count, per = self.envs.num_envs, self.num_seeds, self.envs_per_agent
+        fl = self._flight
+        if fl is None:  # first call, or after a resume: every agent (re)starts its current round
+            obs, _ = self.envs.reset(seed=self._round_seeds(self.agent_rounds))
+            if self.streams is not None:
+                self.streams.new_round()
+            fl = self._flight = {"obs": obs, "t0": 0, "steps": [], "start": np.zeros(n, dtype=np.int64),
+                                 "done": np.zeros(n, dtype=np.int64), "final": {},
+                                 "gen_states": [g.get_state() for g in self.generators or []],
+                                 "waiting": np.zeros(s_count, dtype=bool)}
+        else:
+            # Agents returned by the last call have been updated since: they start their next round.
+            starting = fl["waiting"] & self.active
+            if starting.any():
+                copies = np.repeat(starting, per)
+                obs, _ = self.envs.reset(seed=self._round_seeds(self.agent_rounds, starting),
+                                         options={"reset_mask": copies})
+                if self.streams is not None:
+                    self.streams.new_round(starting)
+                fl["obs"][copies] = obs[copies]
+                fl["start"][copies] = fl["t0"] + len(fl["steps"])
+                fl["done"][copies] = 0
+                for a in np.flatnonzero(starting):
+                    fl["gen_states"][a] = self.generators[a].get_state() if self.generators else None
+            fl["waiting"][:] = False
+        quota = self.quota * np.repeat(self.active, per)
+        done_count, steps, final_obs = fl["done"], fl["steps"], fl["final"]
+        in_flight = (done_count < quota).reshape(s_count, per).any(-1)
+        complete = np.zeros(s_count, dtype=bool)
+        need = max(1, int(np.ceil(self.ready_fraction * in_flight.sum())))
+        obs = fl["obs"]
+        while in_flight.any() and complete.sum() < need:
+            obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(s_count, -1, obs.shape[-1])
+            if self.streams is not None:  # agents with nothing left to do in this round draw nothing
+                self.streams.busy = (done_count < quota).reshape(s_count, per).any(-1)
+            action = policy.act(obs_t, generators=self.streams).cpu().numpy()
+            action = action.reshape(n, *action.shape[2:])
+            if not self.discrete:
+                action = action.astype(np.float32)
+            next_obs, reward, term, trunc, info = self.envs.step(action)
+            active = done_count < quota
+            ended = np.logical_or(term, trunc) & active
+            steps.append((obs, action, reward, term, ended))
+            if ended.any():
+                for i in np.flatnonzero(ended):
+                    final_obs[(i, int(done_count[i]))] = info["final_obs"][i]
+                done_count += ended
+                now_busy = (done_count < quota).reshape(s_count, per).any(-1)
+                complete |= in_flight & ~now_busy
+            obs = next_obs
+        fl["obs"] = obs
+        self.ready = complete
+        # This agent's batch is complete: no draws until its next round, so its generator's
+        # state now is where that round starts (what a checkpoint taken before then keeps).
+        for a in np.flatnonzero(complete):
+            if self.generators:
+                fl["gen_states"][a] = self.generators[a].get_state()
+        self.agent_rounds[complete] += 1
+        fl["waiting"] = complete.copy()
+        first = int(fl["start"][np.repeat(complete, per)].min()) - fl["t0"] if complete.any() else len(steps)
+        window = steps[first:]
+        starts = fl["start"] - fl["t0"] - first
+        batch = self._assemble([w[0] for w in window], [w[1] for w in window], [w[2] for w in window],
+                               [w[3] for w in window], [w[4] for w in window], final_obs,
+                               starts=starts, include=complete)
+        for key in [k for k in final_obs if complete[k[0] // per]]:
+            del final_obs[key]
+        # Drop the steps no agent in flight needs any more.
+        still = np.repeat(~complete & in_flight, per)
+        keep_from = int(fl["start"][still].min()) - fl["t0"] if still.any() else len(steps)
+        del steps[:keep_from]
+        fl["t0"] += keep_from
+        return batch
+
+    def _assemble(self, obs_l, act_l, rew_l, term_l, ended_l, final_obs, starts: np.ndarray | None = None,
+                  include: np.ndarray | None = None) -> EpisodeBatch:
+        if not obs_l:  # nothing collected (no agent in flight)
+            obs_l, act_l = [np.zeros((self.envs.num_envs,) + self.envs.single_observation_space.shape, np.float32)], [
+                np.zeros((self.envs.num_envs,) + self.envs.single_action_space.shape,
+                         np.int64 if self.discrete else np.float32)]
+            rew_l, term_l, ended_l = [np.zeros(self.envs.num_envs)], [np.zeros(self.envs.num_envs, bool)], [
+                np.zeros(self.envs.num_envs, bool)]
         obs = np.stack(obs_l)  # [steps, n, obs_dim]
         actions = np.stack(act_l)  # [steps, n] or [steps, n, act_dim]
         rewards = np.stack(rew_l).astype(np.float64)  # [steps, n]; float64 so episode returns are exact
@@ -170,8 +310,10 @@ class EpisodeCollector:
         per_agent: list[list[tuple[int, int, int, int]]] = [[] for _ in range(self.num_seeds)]
         gap = 2 if self.next_step_reset else 1  # NEXT_STEP: skip the reset step after an end
         for i in range(self.envs.num_envs):  # (finish step, env, start, end) with end inclusive
-            start = 0
-            for end in np.flatnonzero(ended[:, i]):
+            if include is not None and not include[i // self.envs_per_agent]:
+                continue
+            start = 0 if starts is None else max(0, int(starts[i]))
+            for end in np.flatnonzero(ended[start:, i]) + start:
                 per_agent[i // self.envs_per_agent].append((int(end), i, start, int(end)))
                 start = int(end) + gap
         for episodes in per_agent:
@@ -200,3 +342,10 @@ class EpisodeCollector:
         act_t = torch.from_numpy(act_b).long() if self.discrete else torch.from_numpy(act_b.astype(np.float32))
         return EpisodeBatch(torch.from_numpy(obs_b), act_t, torch.from_numpy(rew_b), torch.from_numpy(mask_b),
                             torch.from_numpy(fin_b), torch.from_numpy(term_b), torch.from_numpy(len_b))
+
+
+def supports_partial_reset(envs: VectorEnv) -> bool:
+    """Whether ``envs.reset(options={"reset_mask": m})`` resets only the copies in ``m``."""
+    from .envs.short_corridor import ShortCorridorVectorEnv
+
+    return isinstance(envs, (SyncVectorEnv, AsyncVectorEnv, ShortCorridorVectorEnv))

@@ -44,8 +44,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from .interrupts import GracefulStop
     from .redaction import redact, redacted_argv, scrub_files, secret_values
     from .update import parameters_finite
-    from .config import (agent_generators, agent_seeds, build_envs, build_optimizer, build_policy, build_value_fn,
-                         env_seeds)
+    from .config import (agent_generators, agent_seeds, asynchronous_agents, build_envs, build_optimizer,
+                         build_policy, build_value_fn, env_seeds)
     from .module import ReinforceModule
     from .rollout import EpisodeCollector
 
@@ -76,7 +76,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     resolved = redact(raw, secrets)  # what W&B, checkpoints and summary.json see
     scrub_files(run_dir / ".hydra", secrets)
     collector = EpisodeCollector(envs, algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
-                                 num_seeds=len(seeds), generators=generators)
+                                 num_seeds=len(seeds), generators=generators,
+                                 asynchronous=asynchronous_agents(cfg, envs, len(seeds)))
     module = ReinforceModule(policy, collector,
                              build_optimizer(cfg), value_fn, build_optimizer(cfg, lr=baseline_lr),
                              update=update, run_config=resolved)

@@ -212,6 +212,8 @@ class PolicyGradient:
         """
         params = [p for p in self.policy.parameters() if p.requires_grad]
         vparams = list(self.value_fn.parameters()) if self.value_fn is not None else []
+        # Policies that know their score function in closed form skip autograd (entropy needs it).
+        closed_form = hasattr(self.policy, "grad_log_prob") and self.entropy_coef == 0 and len(params) == 1
         mean, std = (x.reshape(-1) if x.dim() else x for x in stats)  # [S] or scalars
         n_ep = batch.num_episodes
         weights, mask = coef["weights"], batch.mask
@@ -238,12 +240,17 @@ class PolicyGradient:
                     _ascend(vparams, torch.autograd.grad(v, vparams, grad_outputs=delta / n_ep,
                                                          allow_unused=True), self.baseline_step_size)
                     psi = (delta - mean) / (std + 1e-8) * m if self.normalize else delta
-                log_prob = self.policy.log_prob(s, a)  # [S]
-                outs, grad_outs = [log_prob], [weights[:, e, t] * psi / n_ep]
-                if self.entropy_coef > 0:
-                    outs.append(self.policy.entropy(s))
-                    grad_outs.append(self.entropy_coef * m / n_ep)
-                direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
+                if closed_form:  # ∇ln π in closed form (S&B eq. 13.9), scaled per agent
+                    scale = (weights[:, e, t] * psi / n_ep).to(params[0].dtype)
+                    direction = [g * scale.reshape(-1, *([1] * (g.dim() - 1)))
+                                 for g in self.policy.grad_log_prob(s, a)]
+                else:
+                    log_prob = self.policy.log_prob(s, a)  # [S]
+                    outs, grad_outs = [log_prob], [weights[:, e, t] * psi / n_ep]
+                    if self.entropy_coef > 0:
+                        outs.append(self.policy.entropy(s))
+                        grad_outs.append(self.entropy_coef * m / n_ep)
+                    direction = torch.autograd.grad(outs, params, grad_outputs=grad_outs, allow_unused=True)
                 sq_norm += _per_agent_sq_norm(direction, mask.shape[0])
                 _ascend(params, direction, self.step_size)
         _check_finite("gradient norm", float(sq_norm.sum()))  # (parameters are checked after every update too)

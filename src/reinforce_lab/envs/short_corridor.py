@@ -111,8 +111,11 @@ class ShortCorridorVectorEnv(gym.vector.VectorEnv):
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed if not isinstance(seed, list) else seed[0])
-        self.state[:] = 0
-        self.steps[:] = 0
+        # ``reset_mask`` (as in gymnasium's vector envs): reset only these copies.
+        mask = (options or {}).get("reset_mask")
+        which = slice(None) if mask is None else np.asarray(mask, dtype=bool)
+        self.state[which] = 0
+        self.steps[which] = 0
         return self._obs(self.state), {}
 
     def step(self, actions):

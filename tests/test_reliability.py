@@ -94,6 +94,28 @@ def test_sigkill_three_times_then_resume_gives_the_uninterrupted_run(tmp_path):
     assert len(ids) == 1, f"several W&B runs: {ids}"  # one W&B run (resumed with the same id)
 
 
+def test_sigkill_then_resume_with_asynchronous_agents(tmp_path):
+    """Agents that do not wait: a checkpoint keeps each one at the start of its round in flight."""
+    args = ["experiment=sutton_barto_fig13_1", "loss.sequential=false", "train.num_seeds=3",
+            "train.max_episodes=400", "train.checkpoint_every_updates=5", "train.progress=false", "logger=none"]
+    ref = cli("rlab-train", *args, "hydra.run.dir=ref", cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([str(BIN / "rlab-train"), *args, f"hydra.run.dir={run_dir}"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_rows(run_dir, 500, proc)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL  # killed mid-run, not after it finished
+    final = cli("rlab-train", f"resume={run_dir}", cwd=tmp_path)
+    assert final.returncode == 0, final.stderr[-2000:]
+
+    def per_seed(path):
+        return sorted(_rows(path)[1:], key=lambda r: (int(r[4]), int(r[0])))
+
+    # rows of different agents may interleave differently; each agent's own rows are identical
+    assert per_seed(run_dir) == per_seed(tmp_path / "ref") and len(per_seed(run_dir)) == 1200
+
+
 def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([str(BIN / "rlab-train"), "train.max_episodes=3000", "train.target_return=null",

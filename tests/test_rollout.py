@@ -105,3 +105,45 @@ def test_native_cartpole_vector_env_is_used_and_exact():
     batch = EpisodeCollector(envs, 12, seeds=3).collect(policy)
     assert torch.equal(batch.episode_returns, batch.lengths.double())
     assert (batch.lengths >= 8).all()  # no zero-reward reset step slipped in as a 1-step episode
+
+
+def test_asynchronous_agents_are_not_held_back_by_long_episodes():
+    """Agent 0 cycles until the 60-step cap (π(right) ≈ 0); agent 1 finishes in a few steps.
+
+    In lockstep both complete one batch per call; asynchronously agent 1 completes many
+    batches while agent 0's episode is still running, and every episode is whole.
+    """
+    from reinforce_lab.envs import ShortCorridorVectorEnv
+    from reinforce_lab.policies import PreferencePolicy
+
+    def run(asynchronous):
+        envs = ShortCorridorVectorEnv(num_envs=2, max_episode_steps=60)
+        gens = [torch.Generator().manual_seed(k) for k in (0, 1)]
+        policy = PreferencePolicy(1, 2, init_probs=[0.5, 0.5], generators=gens)
+        with torch.no_grad():
+            policy.theta[0] = torch.tensor([30.0, -30.0])  # always left: stuck in s0
+            policy.theta[1] = torch.tensor([-0.2, 0.2])
+        col = EpisodeCollector(envs, 1, num_seeds=2, generators=gens, asynchronous=asynchronous)
+        lengths = {0: [], 1: []}
+        for _ in range(20):
+            batch = col.collect(policy)
+            for a in (0, 1):
+                if col.ready[a]:
+                    lengths[a].append(int(batch.lengths[a, 0]))
+                    assert batch.mask[a, 0].sum() == batch.lengths[a, 0]
+                    assert batch.episode_returns[a, 0] == -batch.lengths[a, 0]
+                else:
+                    assert batch.lengths[a, 0] == 0
+        return lengths, col.agent_rounds.tolist()
+
+    lock, lock_rounds = run(False)
+    assert lock_rounds == [20, 20] and lock[0] == [60] * 20
+    free, free_rounds = run(True)
+    assert all(n == 60 for n in free[0]) and all(n < 60 for n in free[1])
+    # every call returns whoever is complete first: mostly agent 1, which never waits for agent 0
+    assert sum(free_rounds) == 20 and free_rounds[1] >= 15 and free_rounds[0] <= 4, free_rounds
+    # agent 1's episodes are the same ones in both modes (its own seed and generator only)
+    assert free[1] == lock[1][:len(free[1])]
+    with pytest.raises(ValueError, match="reset one by one"):
+        EpisodeCollector(make_vec_env("CartPole-v1", 2, vectorization="native"), 1, num_seeds=2,
+                         asynchronous=True)

@@ -449,16 +449,18 @@ def part_d(cfg, tmp: Path) -> dict[str, Any]:
     seeds = ",".join(str(s) for s in range(cfg.d_jobs))
     base = [str(BIN / "rlab-train"), "-m", f"seed={seeds}", f"train.max_env_steps={cfg.d_steps}", "logger=none",
             "train.progress=false"]
-    out: dict[str, Any] = {"jobs": cfg.d_jobs, "max_env_steps": cfg.d_steps, "runs": {"basic": [], "joblib": []},
+    variants = {"basic": [], "joblib": ["hydra/launcher=joblib"],
+                "joblib-loky": ["hydra/launcher=joblib", "hydra.launcher.backend=loky"]}
+    out: dict[str, Any] = {"jobs": cfg.d_jobs, "max_env_steps": cfg.d_steps, "runs": {k: [] for k in variants},
                            "commands": {}, "capacity": []}
     for rep in range(cfg.d_repeats):
         cap = parallel_capacity(cfg.cap_repeats)
         out["capacity"].append(cap)
         log(f"(d) machine's parallel capacity now: {fx(cap['capacity'])} (2 busy processes vs 1: "
             f"{med(cap['pair_s']):.2f} s vs {med(cap['alone_s']):.2f} s)")
-        for launcher in ("basic", "joblib"):
+        for launcher, extra in variants.items():
             sweep_dir = tmp / "d" / f"{launcher}-{rep}"
-            cmd = base + (["hydra/launcher=joblib"] if launcher == "joblib" else []) + [f"hydra.sweep.dir={sweep_dir}"]
+            cmd = base + extra + [f"hydra.sweep.dir={sweep_dir}"]
             out["commands"][launcher] = shown(cmd[:-1])
             launched = time.time()
             res = run_cmd(cmd, timeout=900)
@@ -478,6 +480,7 @@ def part_d(cfg, tmp: Path) -> dict[str, Any]:
     out["capacity_median"] = med(c["capacity"] for c in out["capacity"])
     out["speedup_joblib"] = ratio(m["basic"]["wall_s"], m["joblib"]["wall_s"])
     out["speedup_joblib_jobs_phase"] = ratio(m["basic"]["jobs_s"], m["joblib"]["jobs_s"])
+    out["speedup_joblib_loky"] = ratio(m["basic"]["wall_s"], m["joblib-loky"]["wall_s"])
     out["job_slowdown_in_parallel"] = ratio(m["joblib"]["median_job_train_s"], m["basic"]["median_job_train_s"])
     log(f"(d) joblib speed-up over basic: {fx(out['speedup_joblib'])} (target ≥ {TARGETS['joblib_speedup']}×; "
         f"the machine allows {fx(out['capacity_median'])} now)")
@@ -726,6 +729,10 @@ def report(results: dict[str, Any]) -> str:
               f"(target ≥ {TARGETS['joblib_speedup']}×), {fx(d.get('speedup_joblib_jobs_phase'))} between the first "
               f"job's start and the last one's end; a job trains {fx(d['job_slowdown_in_parallel'])} as long under "
               "joblib as under basic.", "",
+              f"*joblib* is our launcher (`conf/hydra/launcher/joblib.yaml`): the plugin's launcher with workers "
+              f"forked from a parent that has imported torch and Lightning already; *joblib-loky* is the stock "
+              f"plugin's fresh `loky` worker processes, which import them again: "
+              f"{fx(d.get('speedup_joblib_loky'))} over basic.", "",
               f"Parallel capacity of the machine during the run: **{fx(cap)}** — two CPU-bound Python processes "
               "at once vs one (2.0× on two idle cores). No 2-worker launcher can beat it; the target of 1.6× "
               "assumes about 2×.", "", "```"] + [d["commands"][k] + " hydra.sweep.dir=TMP" for k in d["commands"]] + [

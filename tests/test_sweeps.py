@@ -54,6 +54,8 @@ def test_sweep_gives_every_job_its_folder_and_wandb_run_in_one_group(tmp_path: P
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "deprecated" not in res.stderr, res.stderr
     assert "sweep done: 2 of 2 jobs finished" in res.stdout
+    if launcher == "joblib":  # our subclass: workers forked with torch and Lightning imported
+        assert "on forked workers" in res.stdout + res.stderr
     jobs = [out / "0", out / "1"]
     for seed, job in enumerate(jobs):
         assert (job / "episodes.csv").is_file() and (job / ".hydra" / "config.yaml").is_file()
@@ -179,4 +181,5 @@ def test_launcher_presets_extend_the_plugins(hydra_job):
     assert (launcher.timeout_min, launcher.cpus_per_task, launcher.gpus_per_node, launcher.mem_gb) == (60, 2, 0, 4)
     assert launcher.qos is None  # the plugin's other keys are still there
     joblib = hydra_job("hydra/launcher=joblib").hydra.launcher
-    assert (joblib.n_jobs, joblib.backend) == (2, "loky") and joblib._target_.endswith("JoblibLauncher")
+    assert (joblib.n_jobs, joblib.backend) == (2, "multiprocessing") and joblib._target_.endswith("ForkJoblibLauncher")
+    assert joblib.pre_dispatch == "2*n_jobs"  # the plugin's other keys are still there

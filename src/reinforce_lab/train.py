@@ -263,6 +263,18 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return sweeps.failure_value() if multirun and final_return is None else final_return
 
 
+def _register_fork_launcher() -> None:
+    """Make our joblib launcher subclass known to Hydra however the package was installed.
+
+    Hydra finds plugins by walking the ``hydra_plugins`` namespace package's paths, which an
+    editable install (``pip install -e``) does not extend; registering it by hand always works.
+    """
+    from hydra.core.plugins import Plugins
+    from hydra_plugins.rlab_launchers.fork_joblib import ForkJoblibLauncher
+
+    Plugins.instance().register(ForkJoblibLauncher)
+
+
 def main() -> None:
     """Console entry point ``rlab-train``. A sweep exits with code 1 when any of its jobs failed."""
     # wandb exports WANDB_SERVICE in any process that uses it, and child processes inherit it:
@@ -275,6 +287,8 @@ def main() -> None:
         precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(str(exc))
+    if any("joblib" in a for a in sys.argv[1:]):
+        _register_fork_launcher()
     _hydra_main()
     if sweeps.FAILED:
         sys.exit(1)

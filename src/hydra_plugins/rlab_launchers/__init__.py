@@ -1,0 +1,1 @@
+"""Hydra launchers shipped with reinforce-lab (Hydra finds plugins in the ``hydra_plugins`` namespace)."""

@@ -81,6 +81,17 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str 
     return nn.Sequential(*layers)
 
 
+def _forward(net: nn.Sequential, x: Tensor) -> Tensor:
+    """``net(x)`` without ``nn.Module.__call__``'s hook machinery (no hooks are used here).
+
+    The policy runs once per env step; on a 3-layer MLP the per-module call overhead is
+    about a fifth of the forward pass (profiled on CartPole).
+    """
+    for layer in net:
+        x = layer.forward(x)
+    return x
+
+
 def _per_seed(x: Tensor, like: Tensor) -> Tensor:
     """Broadcast a per-seed ``[S, k]`` tensor to ``like``'s shape ``[S, ..., k]``."""
     return x.reshape(x.shape[0], *([1] * (like.dim() - 2)), x.shape[-1]).expand_as(like)
@@ -100,8 +111,8 @@ def _draw(fn, like: Tensor, generators: Generators | None, fill: float = 0.5) ->
         return generators.draw(fn, like, fill)
     out = torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
     for s, g in enumerate(generators):
-        if g is not None:
-            out[s] = fn(like.shape[1:], generator=g, dtype=like.dtype, device=like.device)
+        if g is not None:  # drawn on the generator's device (CPU), then moved
+            out[s] = fn(like.shape[1:], generator=g, dtype=like.dtype, device=g.device).to(like.device)
     return out
 
 
@@ -178,7 +189,7 @@ class CategoricalPolicy(Policy):
         self.net = mlp(obs_dim, n_actions, hidden_sizes, activation, generators)
 
     def logits(self, obs: Tensor) -> Tensor:
-        return self._floor(self.net(obs))
+        return self._floor(_forward(self.net, obs))
 
     def _floor(self, logits: Tensor) -> Tensor:
         return floor_probs(logits, self.min_prob) if self.min_prob > 0 else logits
@@ -289,7 +300,7 @@ class GaussianPolicy(Policy):
             self.log_std = nn.Parameter(torch.full((self.num_seeds, act_dim), float(log_std_init)))  # [S, act_dim]
 
     def mean_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.net(obs)
+        out = _forward(self.net, obs)
         if self.state_dependent_std:
             mean, log_std = out[..., : self.act_dim], out[..., self.act_dim:]
         else:

@@ -40,26 +40,36 @@ class AgentStreams:
         """Drop the buffered numbers of ``agents`` (all: None): their next draw refills from the generator."""
         for _, pos in self._buffers.values():
             if agents is None:
-                pos[:] = np.iinfo(np.int64).max
+                pos[:] = _EMPTY
             else:
-                pos[np.asarray(agents, dtype=bool)] = np.iinfo(np.int64).max
+                pos[np.asarray(agents, dtype=bool)] = _EMPTY
 
     def draw(self, fn: Callable[..., Tensor], like: Tensor, fill: float) -> Tensor:
         """Numbers shaped like ``like`` (``[S, ...]``) from ``fn`` (``torch.rand``/``torch.randn``).
 
         Busy agents get their next numbers; the others get ``fill`` and consume nothing.
         """
-        per = int(np.prod(like.shape[1:], dtype=np.int64))
+        per = like[0].numel()
         key = (fn, per, like.dtype, like.device)
         size = per * self.block
-        if key not in self._buffers:
-            self._buffers[key] = (torch.empty(len(self.generators), size, dtype=like.dtype, device=like.device),
-                                  np.full(len(self.generators), np.iinfo(np.int64).max, dtype=np.int64))
-        buf, pos = self._buffers[key]
+        entry = self._buffers.get(key)
+        if entry is None:
+            entry = self._buffers[key] = (torch.empty(len(self.generators), size, dtype=like.dtype, device=like.device),
+                                          np.full(len(self.generators), _EMPTY, dtype=np.int64))
+        buf, pos = entry
         busy = self.busy
+        if len(pos) == 1 or (busy.all() and (pos == pos[0]).all()):
+            # The common case (one agent, or all agents in step): one slice, no gather.
+            if busy[0] or len(pos) > 1:
+                if pos[0] > size - per:
+                    for a in range(len(pos)):
+                        self._refill(buf, pos, a, fn, size, like)
+                start = int(pos[0])
+                pos += per
+                return buf[:, start:start + per].reshape(like.shape).clone()  # the buffer is refilled in place
+            return torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
         for a in np.flatnonzero(busy & (pos > size - per)):
-            buf[a] = fn(size, generator=self.generators[a], dtype=like.dtype, device=like.device)
-            pos[a] = 0
+            self._refill(buf, pos, a, fn, size, like)
         start = torch.as_tensor(np.where(busy, pos, 0), device=like.device)
         idx = start.unsqueeze(1) + torch.arange(per, device=like.device)
         out = buf.gather(1, idx)
@@ -67,3 +77,14 @@ class AgentStreams:
             out[torch.as_tensor(~busy, device=like.device)] = fill
         pos[busy] += per
         return out.reshape(like.shape)
+
+    def _refill(self, buf: Tensor, pos: np.ndarray, a: int, fn: Callable[..., Tensor], size: int,
+                like: Tensor) -> None:
+        g = self.generators[a]
+        # Drawn where the generator lives (CPU), then moved: the numbers do not depend on the
+        # device the policy runs on, and a CPU generator cannot draw on a GPU.
+        buf[a] = fn(size, generator=g, dtype=like.dtype, device=g.device).to(like.device)
+        pos[a] = 0
+
+
+_EMPTY = np.iinfo(np.int64).max // 2  # "no numbers left": the next draw refills

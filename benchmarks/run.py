@@ -447,8 +447,9 @@ def _phases(sweep_dir: Path, launched: float, wall: float) -> dict[str, float | 
 
 def part_d(cfg, tmp: Path) -> dict[str, Any]:
     seeds = ",".join(str(s) for s in range(cfg.d_jobs))
-    base = [str(BIN / "rlab-train"), "-m", f"seed={seeds}", f"train.max_env_steps={cfg.d_steps}", "logger=none",
-            "train.progress=false"]
+    # Full mode: the default job (train until solved, as a seed sweep does); quick: a fixed small budget.
+    budget = [f"train.max_env_steps={cfg.d_steps}"] if cfg.d_steps else []
+    base = [str(BIN / "rlab-train"), "-m", f"seed={seeds}", *budget, "logger=none", "train.progress=false"]
     variants = {"basic": [], "joblib": ["hydra/launcher=joblib"],
                 "joblib-loky": ["hydra/launcher=joblib", "hydra.launcher.backend=loky"]}
     out: dict[str, Any] = {"jobs": cfg.d_jobs, "max_env_steps": cfg.d_steps, "runs": {k: [] for k in variants},
@@ -724,7 +725,9 @@ def report(results: dict[str, Any]) -> str:
 
     if "d" in parts:
         d = parts["d"]
-        L += ["", f"## (d) {d['jobs']}-job sweep ({d['max_env_steps']:,} env steps each): joblib vs basic launcher",
+        size = (f"{d['max_env_steps']:,} env steps each" if d.get("max_env_steps")
+                else "the default job: CartPole-v1 until solved, seeds 0–7")
+        L += ["", f"## (d) {d['jobs']}-job sweep ({size}): joblib vs basic launcher",
               "", f"Whole command, median of {len(d['runs']['basic'])} run(s) each; *job training* is each job's "
               "`wall_s` (how much slower a job trains when two share the CPU with other work).", ""]
         rows = [[k, fmt(mm["wall_s"], 1, " s"), fmt(mm.get("startup_s"), 1, " s"), fmt(mm.get("jobs_s"), 1, " s"),
@@ -796,7 +799,7 @@ def main() -> None:
         fig13_timeout=args.fig13_timeout or (90.0 if quick else 900.0),
         fig13_observe_s=(args.fig13_observe if args.fig13_observe is not None else (20.0 if quick else 90.0))
         or float("inf"),
-        d_jobs=4 if quick else 8, d_steps=10_000 if quick else 50_000, d_repeats=args.sweep_repeats or 1,
+        d_jobs=4 if quick else 8, d_steps=10_000 if quick else None, d_repeats=args.sweep_repeats or 1,
         e_repeats=1 if quick else 2, cap_repeats=1 if quick else 3,
     )
     stem = Path(args.out) if args.out else HERE / ("results-quick" if quick else "results")

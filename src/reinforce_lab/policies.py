@@ -218,9 +218,11 @@ class CategoricalPolicy(Policy):
         logits = self.logits(obs)
         if greedy:
             return logits.argmax(-1)
-        # Gumbel-max: one fused sample, cheaper than building a Categorical each step.
-        u = _draw(torch.rand, logits, generators).clamp_(1e-20, 1.0)
-        return (logits - torch.log(-torch.log(u))).argmax(-1)
+        # Inverse CDF: one uniform per state, the first action whose cumulative probability
+        # exceeds it (cheaper than building a Categorical, or Gumbel-max's uniform per action).
+        cdf = torch.softmax(logits, dim=-1).cumsum_(-1)
+        u = _draw(torch.rand, cdf[..., :1], generators)
+        return torch.searchsorted(cdf, u).squeeze_(-1).clamp_max_(logits.shape[-1] - 1)
 
 
 class PreferencePolicy(CategoricalPolicy):

@@ -192,10 +192,10 @@ class EpisodeCollector:
         resetting = np.zeros(n, dtype=bool)  # NEXT_STEP mode: this step only resets the copy
         obs_l, act_l, rew_l, term_l, ended_l = [], [], [], [], []
         final_obs: dict[tuple[int, int], np.ndarray] = {}
+        if self.streams is not None:  # agents with nothing left to do draw nothing
+            self.streams.busy = (done_count < quota).reshape(s_count, -1).any(-1)
         while (done_count < quota).any():
             obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(s_count, -1, obs.shape[-1])
-            if self.streams is not None:  # agents with nothing left to do draw nothing
-                self.streams.busy = (done_count < quota).reshape(s_count, -1).any(-1)
             action = policy.act(obs_t, generators=self.streams).cpu().numpy()
             action = action.reshape(n, *action.shape[2:])
             if not self.discrete:
@@ -213,6 +213,8 @@ class EpisodeCollector:
                 for i in np.flatnonzero(ended):
                     final_obs[(i, int(done_count[i]))] = next_obs[i] if self.next_step_reset else info["final_obs"][i]
                 done_count += ended
+                if self.streams is not None:
+                    self.streams.busy = (done_count < quota).reshape(s_count, -1).any(-1)
             if self.next_step_reset:
                 resetting = done
             obs = next_obs

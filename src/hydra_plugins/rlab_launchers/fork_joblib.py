@@ -31,8 +31,9 @@ from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
-# What a reinforce-lab job imports first; loaded in the parent so forked workers share them.
-PRELOAD = ("torch", "pytorch_lightning", "gymnasium", "wandb", "reinforce_lab.train")
+# What a reinforce-lab job imports first; loaded in the parent so forked workers share them
+# (wandb only when the sweep logs to W&B: the parent's import time is start-up every job waits for).
+PRELOAD = ("torch", "pytorch_lightning", "gymnasium", "reinforce_lab.train")
 
 
 class ForkJoblibLauncher(JoblibLauncher):
@@ -47,7 +48,8 @@ class ForkJoblibLauncher(JoblibLauncher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        for module in PRELOAD:
+        logger_target = str(self.config.get("logger", {}).get("_target_", ""))
+        for module in PRELOAD + (("wandb",) if "Wandb" in logger_target else ()):
             try:
                 importlib.import_module(module)
             except ImportError:  # an optional one (e.g. wandb) missing: the job will say so itself

@@ -14,7 +14,6 @@ from importlib import resources
 from typing import Any, Sequence
 
 import gymnasium as gym
-from gymnasium.vector import AutoresetMode
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -168,7 +167,7 @@ def asynchronous_agents(cfg: DictConfig, envs: Any, num_agents: int) -> bool:
     from .rollout import supports_partial_reset
 
     mode = cfg.train.get("async_agents", "auto")
-    partial = supports_partial_reset(envs) and envs.metadata.get("autoreset_mode") != AutoresetMode.NEXT_STEP
+    partial = supports_partial_reset(envs)
     if mode == "auto":
         # Not with the book's per-step updates: there the update costs one sequential step
         # per transition of the longest episode in it, and agents updating together in

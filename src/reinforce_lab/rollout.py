@@ -135,7 +135,7 @@ class EpisodeCollector:
         self.next_step_reset = mode == AutoresetMode.NEXT_STEP
         self.per_copy_seeds = isinstance(envs, (SyncVectorEnv, AsyncVectorEnv))
         self.asynchronous = bool(asynchronous)
-        if self.asynchronous and not (supports_partial_reset(envs) and not self.next_step_reset):
+        if self.asynchronous and not supports_partial_reset(envs):
             raise ValueError(f"asynchronous agents need env copies that reset one by one; "
                              f"{type(envs).__name__} cannot (allowed: sync, async vectorization)")
         self.ready_fraction = float(ready_fraction)
@@ -156,7 +156,7 @@ class EpisodeCollector:
         if not self.per_copy_seeds:
             # A native numpy vector env has one RNG for all copies and takes one seed: its
             # agents are independent in distribution, not bit for bit like separate runs.
-            return seeds[0]
+            return next((x for x in seeds if x is not None), None)
         return seeds
 
     def generator_states(self) -> list[Tensor]:
@@ -173,14 +173,7 @@ class EpisodeCollector:
         """Run the current policy until the batch is complete; no gradient is built."""
         if self.asynchronous:
             return self._collect_async(policy)
-        seeds = None
-        if self._seeds is not None:
-            seeds = [int(np.random.SeedSequence([k, self.rounds]).generate_state(1)[0]) for k in self._seeds]
-            if not self.per_copy_seeds:
-                # A native numpy vector env has one RNG for all copies and takes one seed: its
-                # agents are independent in distribution, not bit for bit like separate runs.
-                seeds = seeds[0]
-        obs, _ = self.envs.reset(seed=seeds)
+        obs, _ = self.envs.reset(seed=self._round_seeds(np.full(self.num_seeds, self.rounds)))
         if self.streams is not None:
             self.streams.new_round()
         self.rounds += 1
@@ -195,11 +188,7 @@ class EpisodeCollector:
         if self.streams is not None:  # agents with nothing left to do draw nothing
             self.streams.busy = (done_count < quota).reshape(s_count, -1).any(-1)
         while (done_count < quota).any():
-            obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(s_count, -1, obs.shape[-1])
-            action = policy.act(obs_t, generators=self.streams).cpu().numpy()
-            action = action.reshape(n, *action.shape[2:])
-            if not self.discrete:
-                action = action.astype(np.float32)
+            action = self._act(policy, obs)
             next_obs, reward, term, trunc, info = self.envs.step(action)
             done = np.logical_or(term, trunc) & ~resetting
             active = done_count < quota
@@ -219,6 +208,13 @@ class EpisodeCollector:
                 resetting = done
             obs = next_obs
         return self._assemble(obs_l, act_l, rew_l, term_l, ended_l, final_obs)
+
+    def _act(self, policy: Policy, obs: np.ndarray) -> np.ndarray:
+        """One batched policy call for every env copy (``[n, ...]`` actions for ``envs.step``)."""
+        obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(self.num_seeds, -1, obs.shape[-1])
+        action = policy.act(obs_t, generators=self.streams).cpu().numpy()
+        action = action.reshape(self.envs.num_envs, *action.shape[2:])
+        return action if self.discrete else action.astype(np.float32)
 
     def _collect_async(self, policy: Policy) -> EpisodeBatch:
         """Step until enough agents have a complete batch; return theirs (``self.ready``)."""
@@ -243,9 +239,7 @@ class EpisodeCollector:
                     self.streams.new_round(starting)
                 fl["obs"][copies] = obs[copies]
                 fl["start"][copies] = fl["t0"] + len(fl["steps"])
-                fl["done"][copies] = 0
-                for a in np.flatnonzero(starting):
-                    fl["gen_states"][a] = self.generators[a].get_state() if self.generators else None
+                fl["done"][copies] = 0  # (gen_states of these agents were taken when their batch completed)
             fl["waiting"][:] = False
         quota = self.quota * np.repeat(self.active, per)
         done_count, steps, final_obs = fl["done"], fl["steps"], fl["final"]
@@ -253,14 +247,10 @@ class EpisodeCollector:
         complete = np.zeros(s_count, dtype=bool)
         need = max(1, int(np.ceil(self.ready_fraction * in_flight.sum())))
         obs = fl["obs"]
+        if self.streams is not None:  # agents with nothing left to do in this round draw nothing
+            self.streams.busy = in_flight.copy()
         while in_flight.any() and complete.sum() < need:
-            obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(s_count, -1, obs.shape[-1])
-            if self.streams is not None:  # agents with nothing left to do in this round draw nothing
-                self.streams.busy = (done_count < quota).reshape(s_count, per).any(-1)
-            action = policy.act(obs_t, generators=self.streams).cpu().numpy()
-            action = action.reshape(n, *action.shape[2:])
-            if not self.discrete:
-                action = action.astype(np.float32)
+            action = self._act(policy, obs)
             next_obs, reward, term, trunc, info = self.envs.step(action)
             active = done_count < quota
             ended = np.logical_or(term, trunc) & active
@@ -271,6 +261,8 @@ class EpisodeCollector:
                 done_count += ended
                 now_busy = (done_count < quota).reshape(s_count, per).any(-1)
                 complete |= in_flight & ~now_busy
+                if self.streams is not None:
+                    self.streams.busy = now_busy
             obs = next_obs
         fl["obs"] = obs
         self.ready = complete
@@ -347,7 +339,9 @@ class EpisodeCollector:
 
 
 def supports_partial_reset(envs: VectorEnv) -> bool:
-    """Whether ``envs.reset(options={"reset_mask": m})`` resets only the copies in ``m``."""
+    """Whether asynchronous agents can use these envs: ``envs.reset(options={"reset_mask": m})``
+    resets only the copies in ``m``, and episodes end with a same-step auto-reset."""
     from .envs.short_corridor import ShortCorridorVectorEnv
 
-    return isinstance(envs, (SyncVectorEnv, AsyncVectorEnv, ShortCorridorVectorEnv))
+    same_step = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) == AutoresetMode.SAME_STEP
+    return same_step and isinstance(envs, (SyncVectorEnv, AsyncVectorEnv, ShortCorridorVectorEnv))

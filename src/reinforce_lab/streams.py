@@ -58,16 +58,16 @@ class AgentStreams:
                                           np.full(len(self.generators), _EMPTY, dtype=np.int64))
         buf, pos = entry
         busy = self.busy
-        if len(pos) == 1 or (busy.all() and (pos == pos[0]).all()):
-            # The common case (one agent, or all agents in step): one slice, no gather.
-            if busy[0] or len(pos) > 1:
-                if pos[0] > size - per:
-                    for a in range(len(pos)):
-                        self._refill(buf, pos, a, fn, size, like)
-                start = int(pos[0])
-                pos += per
-                return buf[:, start:start + per].reshape(like.shape).clone()  # the buffer is refilled in place
+        if not busy.any():
             return torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
+        if busy.all() and (pos == pos[0]).all():
+            # The common case (one agent, or all agents in step): one slice, no gather.
+            if pos[0] > size - per:
+                for a in range(len(pos)):
+                    self._refill(buf, pos, a, fn, size, like)
+            start = int(pos[0])
+            pos += per
+            return buf[:, start:start + per].reshape(like.shape).clone()  # the buffer is refilled in place
         for a in np.flatnonzero(busy & (pos > size - per)):
             self._refill(buf, pos, a, fn, size, like)
         start = torch.as_tensor(np.where(busy, pos, 0), device=like.device)

@@ -287,8 +287,8 @@ def main() -> None:
         precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(str(exc))
-    if any("joblib" in a for a in sys.argv[1:]):
-        _register_fork_launcher()
+    if any(a in ("-m", "--multirun") or "joblib" in a or "MULTIRUN" in a for a in sys.argv[1:]):
+        _register_fork_launcher()  # only sweeps launch jobs; a single run skips the import
     _hydra_main()
     if sweeps.FAILED:
         sys.exit(1)

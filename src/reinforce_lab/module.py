@@ -100,12 +100,15 @@ class ReinforceModule(pl.LightningModule):
 
     def _restore_frozen(self) -> None:
         # Adam moves parameters even on a zero gradient (momentum): put frozen agents back.
-        if not self._frozen:
-            return
+        if self._frozen:
+            self._copy_back(self._frozen_mask, self._frozen)
+
+    def _copy_back(self, agents: torch.Tensor, saved: dict[str, torch.Tensor]) -> None:
+        """Set the slices of ``agents`` (a ``[S]`` mask) of every parameter to ``saved``."""
         with torch.no_grad():
             for name, p in self.named_parameters():
-                mask = self._frozen_mask.to(p.device)
-                p[mask] = self._frozen[name][mask]
+                mask = agents.to(p.device)
+                p[mask] = saved[name][mask]
 
     def training_step(self, _tick: Any, _index: int) -> dict[str, Any]:
         if not self._frozen and not self.collector.active.all():  # resumed with stopped agents
@@ -129,10 +132,7 @@ class ReinforceModule(pl.LightningModule):
                                      optimizers[1] if len(optimizers) > 1 else None,
                                      backward=self.manual_backward)
         if idle is not None and before is not None:
-            with torch.no_grad():
-                for name, p in self.named_parameters():
-                    mask = idle.to(p.device)
-                    p[mask] = before[name][mask]
+            self._copy_back(idle, before)
         self._restore_frozen()
         if not parameters_finite(self):
             raise NonFiniteError("non-finite parameters after the update; the last checkpoint is kept. "

@@ -17,7 +17,7 @@ each agent exactly as a separate run would. A plain run is simply S = 1.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
+
+if TYPE_CHECKING:
+    from .streams import AgentStreams
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
 Generators = Sequence[torch.Generator | None]
@@ -97,23 +100,17 @@ def _per_seed(x: Tensor, like: Tensor) -> Tensor:
     return x.reshape(x.shape[0], *([1] * (like.dim() - 2)), x.shape[-1]).expand_as(like)
 
 
-def _draw(fn, like: Tensor, generators: Generators | None, fill: float = 0.5) -> Tensor:
-    """Random numbers shaped like ``like``, slice ``s`` from ``generators[s]``.
+def _draw(fn, like: Tensor, streams: "AgentStreams | None", fill: float = 0.5) -> Tensor:
+    """Random numbers shaped like ``like`` (``[S, ...]``) from ``fn`` (``torch.rand``/``randn``).
 
-    ``generators=None`` uses torch's global RNG. A ``None`` *entry* marks an agent that is
-    idle at this step: it draws nothing (its slice is ``fill``), so its random stream is
-    exactly the one a separate run of that agent would consume. ``generators`` may also be
-    an :class:`~reinforce_lab.streams.AgentStreams` (what the collector passes).
+    ``streams=None`` uses torch's global RNG (evaluation, tests). Training passes the
+    collector's :class:`~reinforce_lab.streams.AgentStreams`: slice ``s`` comes from agent
+    ``s``'s own generator, and an agent that is idle at this step gets ``fill`` and draws
+    nothing, so its random stream is exactly the one a separate run of it would consume.
     """
-    if generators is None:
+    if streams is None:
         return fn(like.shape, dtype=like.dtype, device=like.device)
-    if hasattr(generators, "draw"):  # block-buffered per-agent streams (see reinforce_lab.streams)
-        return generators.draw(fn, like, fill)
-    out = torch.full(like.shape, fill, dtype=like.dtype, device=like.device)
-    for s, g in enumerate(generators):
-        if g is not None:  # drawn on the generator's device (CPU), then moved
-            out[s] = fn(like.shape[1:], generator=g, dtype=like.dtype, device=g.device).to(like.device)
-    return out
+    return streams.draw(fn, like, fill)
 
 
 class Policy(nn.Module):
@@ -138,10 +135,11 @@ class Policy(nn.Module):
         return self.distribution(obs).entropy()
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
+    def act(self, obs: Tensor, greedy: bool = False, generators: "AgentStreams | None" = None) -> Tensor:
         """Sample an action (or take the mode when ``greedy``), without building a graph.
 
-        ``generators[s]`` draws agent ``s``'s randomness (None: torch's global RNG).
+        ``generators`` draws each agent's randomness from its own generator (None: torch's
+        global RNG); see :func:`_draw`.
         """
         raise NotImplementedError
 
@@ -214,7 +212,7 @@ class CategoricalPolicy(Policy):
         return flat.reshape(actions.shape)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
+    def act(self, obs: Tensor, greedy: bool = False, generators: "AgentStreams | None" = None) -> Tensor:
         logits = self.logits(obs)
         if greedy:
             return logits.argmax(-1)
@@ -325,7 +323,7 @@ class GaussianPolicy(Policy):
         return (0.5 * math.log(2 * math.pi * math.e) + std.log()).sum(-1)
 
     @torch.no_grad()
-    def act(self, obs: Tensor, greedy: bool = False, generators: Generators | None = None) -> Tensor:
+    def act(self, obs: Tensor, greedy: bool = False, generators: "AgentStreams | None" = None) -> Tensor:
         mean, std = self.mean_std(obs)
         return mean if greedy else mean + std * _draw(torch.randn, mean, generators, fill=0.0)
 

@@ -35,7 +35,7 @@ def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
 
         flipped = rewards.detach().flip(-1).numpy()
         out = lfilter([1.0], [1.0, -gamma], flipped, axis=-1).astype(flipped.dtype, copy=False)
-        return torch.from_numpy(out).flip(-1).contiguous().to(rewards.dtype) * mask
+        return torch.from_numpy(out).flip(-1) * mask
     returns = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[..., 0])
     # A reverse scan: O(T) small vector ops, each over every episode of the batch at once.

@@ -336,7 +336,10 @@ def _project(first_seen: dict[str, float], history: dict[str, list[tuple[float, 
 
 def part_c(cfg, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"reference": REF_NUMPY_FIG13_1, "max_episodes": cfg.fig13_episodes, "cases": {}}
-    n_jobs, workers, num_seeds = 3, 2, 100
+    from hydra_plugins.rlab_launchers.fork_joblib import workers_for
+
+    n_jobs, num_seeds = 3, 100
+    workers = out["workers"] = workers_for(n_jobs, -1)  # the joblib launcher's default (all 3 at once on 2 cores)
     for name in cfg.fig13_cases:
         sweep_dir = tmp / "c" / name
         cmd = [str(BIN / "rlab-train"), "-m", "experiment=sutton_barto_fig13_1", f"optimizer.lr={FIG13_LRS}",
@@ -497,7 +500,11 @@ IMPORTS = ["torch", "pytorch_lightning", "wandb", "hydra", "gymnasium",
 def part_e(cfg, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"startup": {}, "imports": {}, "commands": {}}
     python_cmd = [sys.executable, "-c", "pass"]
-    cases = {"logger=none": ["logger=none"], "logger=wandb (offline)": []}
+    train = [str(BIN / "rlab-train")]
+    # `python -m reinforce_lab.train` is the same program with the interpreter's normal exit
+    # (module teardown); rlab-train skips it (src/reinforce_lab/cli.py).
+    cases = {"logger=none": train + ["logger=none"], "logger=wandb (offline)": train,
+             "logger=none, normal interpreter exit": [sys.executable, "-m", "reinforce_lab.train", "logger=none"]}
     if not cfg.wandb:
         cases.pop("logger=wandb (offline)")
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in cases}
@@ -505,9 +512,8 @@ def part_e(cfg, tmp: Path) -> dict[str, Any]:
     for rep in range(cfg.e_repeats):
         bare.append(run_cmd(python_cmd)["wall_s"])
         for name, extra in cases.items():
-            run_dir = tmp / "e" / f"{name.split()[0].replace('=', '-')}-{rep}"
-            cmd = [str(BIN / "rlab-train"), "train.max_env_steps=1", *extra, "train.progress=false",
-                   f"hydra.run.dir={run_dir}"]
+            run_dir = tmp / "e" / f"{name.split()[0].replace('=', '-').rstrip(',')}-{len(name)}-{rep}"
+            cmd = [*extra, "train.max_env_steps=1", "train.progress=false", f"hydra.run.dir={run_dir}"]
             out["commands"][name] = shown(cmd[:-1])
             res = run_cmd(cmd, timeout=300)
             s = read_json(run_dir / "summary.json") or {}
@@ -692,7 +698,8 @@ def report(results: dict[str, Any]) -> str:
               f"{c['max_episodes']} episodes)", "",
               f"Reference from the issue: {ref['what']}: about {ref['per_curve_s']} s per curve, "
               f"~{ref['three_curves_s']:.0f} s for the 3 curves. The 3 jobs run on the joblib launcher "
-              "(2 workers); each job trains its 100 runs as 100 agents at once (`train.num_seeds=100`)."
+              f"({c.get('workers', 2)} workers at once on {results['machine'].get('affinity_cores')} cores: its default starts all jobs "
+              "that fill less than two waves of cores); each job trains its 100 runs as 100 agents at once (`train.num_seeds=100`)."
               + (f" Quick mode: {c['max_episodes']} episodes instead of 1000; ratios to the reference are "
                  "scaled ×" + f"{1000 / c['max_episodes']:.0f}." if c["max_episodes"] != 1000 else ""), ""]
         rows = []
@@ -719,7 +726,7 @@ def report(results: dict[str, Any]) -> str:
         if dates:
             L += ["", "Measured: " + ", ".join(f"{k} {d}" for k, d in dates.items()) + "."]
         L += ["", "A projection (~) runs each started job on at its rate over the last 30 s (from the episodes "
-              "it has written to `episodes.csv`) and schedules the jobs not yet started on the 2 workers with "
+              "it has written to `episodes.csv`) and schedules the jobs not yet started on the free workers with "
               "the mean duration of the started ones.", "", "```"]
         L += [k["command"] for k in c["cases"].values()] + ["```"]
 
@@ -753,7 +760,9 @@ def report(results: dict[str, Any]) -> str:
         e = parts["e"]
         L += ["", "## (e) Per-job start-up cost and import times", "",
               "Start-up = whole process (measured from outside) − training time (`wall_s`) of a run with "
-              "`train.max_env_steps=1` (one batch of 16 episodes).", ""]
+              "`train.max_env_steps=1` (one batch of 16 episodes). `rlab-train` leaves without the "
+              "interpreter's module teardown (`src/reinforce_lab/cli.py`); the *normal interpreter exit* row is "
+              "the same program run as `python -m reinforce_lab.train`, which keeps it.", ""]
         rows = [[name, fmt(s["process_ext_s"], 2, " s"), fmt(s["train_s"], 2, " s"), fmt(s["startup_s"], 2, " s")]
                 for name, s in e["startup"].items()]
         rows.append(["`python -c pass` (interpreter alone)", fmt(e["python_bare_s"], 2, " s"), "", ""])
@@ -779,7 +788,7 @@ def main() -> None:
     parser.add_argument("--fig13-observe", type=float,
                         help="stop a Fig. 13.1 sweep early after this many s when its projection exceeds the "
                              "timeout (default 90; quick 20; 0 = never stop early)")
-    parser.add_argument("--sweep-repeats", type=int, help="repeats of each (d) sweep (default 1)")
+    parser.add_argument("--sweep-repeats", type=int, help="repeats of each (d) sweep (default 3; quick 1)")
     parser.add_argument("--out", help="results file stem (default benchmarks/results; quick: benchmarks/results-quick)")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: rewrite results.md from results.json")
@@ -799,7 +808,7 @@ def main() -> None:
         fig13_timeout=args.fig13_timeout or (90.0 if quick else 900.0),
         fig13_observe_s=(args.fig13_observe if args.fig13_observe is not None else (20.0 if quick else 90.0))
         or float("inf"),
-        d_jobs=4 if quick else 8, d_steps=10_000 if quick else None, d_repeats=args.sweep_repeats or 1,
+        d_jobs=4 if quick else 8, d_steps=10_000 if quick else None, d_repeats=args.sweep_repeats or (1 if quick else 3),
         e_repeats=1 if quick else 2, cap_repeats=1 if quick else 3,
     )
     stem = Path(args.out) if args.out else HERE / ("results-quick" if quick else "results")

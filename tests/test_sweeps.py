@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from hydra_plugins.rlab_launchers.fork_joblib import workers_for
 from reinforce_lab import sweeps
 from reinforce_lab.config import group_options
 
@@ -181,5 +182,26 @@ def test_launcher_presets_extend_the_plugins(hydra_job):
     assert (launcher.timeout_min, launcher.cpus_per_task, launcher.gpus_per_node, launcher.mem_gb) == (60, 2, 0, 4)
     assert launcher.qos is None  # the plugin's other keys are still there
     joblib = hydra_job("hydra/launcher=joblib").hydra.launcher
-    assert (joblib.n_jobs, joblib.backend) == (2, "multiprocessing") and joblib._target_.endswith("ForkJoblibLauncher")
+    assert (joblib.n_jobs, joblib.backend) == (-1, "multiprocessing") and joblib._target_.endswith("ForkJoblibLauncher")
     assert joblib.pre_dispatch == "2*n_jobs"  # the plugin's other keys are still there
+
+
+@pytest.mark.parametrize(("num_jobs", "n_jobs", "cpus", "workers"), [
+    (8, -1, 2, 2), (4, -1, 2, 2), (2, -1, 2, 2), (1, -1, 2, 2),  # whole waves: one per core
+    (3, -1, 2, 3), (5, -1, 4, 5), (7, -1, 4, 7), (8, -1, 4, 4),  # less than two waves: all at once
+    (3, 2, 2, 2), (8, 8, 2, 8),                                  # an explicit n_jobs is kept
+])
+def test_joblib_workers_fill_the_last_wave(num_jobs, n_jobs, cpus, workers):
+    assert workers_for(num_jobs, n_jobs, cpus) == workers
+
+
+def test_joblib_starts_three_jobs_at_once_on_two_cores(tmp_path: Path):
+    if workers_for(3, -1) != 3:
+        pytest.skip("three jobs start together only where 2 cores are usable")
+    out, res = sweep(tmp_path, "seed=0,1,2", "train.max_env_steps=4000", "env.num_envs=2",
+                     "algo.episodes_per_update=2", "train.progress=false", "logger=none", "hydra/launcher=joblib")
+    assert res.returncode == 0, res.stderr
+    assert "n_jobs=3," in res.stdout + res.stderr
+    starts = [(out / str(i) / ".hydra" / "config.yaml").stat().st_mtime for i in range(3)]
+    ends = [(out / str(i) / "summary.json").stat().st_mtime for i in range(3)]
+    assert max(starts) < min(ends)  # with 2 workers the third job would start after one ended

@@ -187,11 +187,15 @@ def test_launcher_presets_extend_the_plugins(hydra_job):
 
 
 @pytest.mark.parametrize(("num_jobs", "n_jobs", "cpus", "workers"), [
-    (8, -1, 2, 2), (4, -1, 2, 2), (2, -1, 2, 2), (1, -1, 2, 2),  # whole waves: one per core
-    (3, -1, 2, 3), (5, -1, 4, 5), (7, -1, 4, 7), (8, -1, 4, 4),  # less than two waves: all at once
-    (3, 2, 2, 2), (8, 8, 2, 8),                                  # an explicit n_jobs is kept
+    (1, -1, 2, 1), (2, -1, 2, 2),                # no more workers than jobs
+    (3, -1, 2, 3), (5, -1, 4, 5),                # all at once: 2 per core would leave one core idle at the end
+    (4, -1, 2, 2), (10, -1, 2, 2), (8, -1, 4, 4),  # whole waves of one per core
+    (8, -1, 2, 3), (6, -1, 2, 3),                # a tie: the larger count (unequal jobs end closer together)
+    (7, -1, 4, 4),                               # 5 or 6 would leave more idle: 7 = 5 + 2 = 6 + 1
+    (9, -1, 8, 9), (13, -1, 8, 8),               # never more than 1.5 per core
+    (3, 2, 2, 2), (8, 8, 2, 8),                  # an explicit n_jobs is kept
 ])
-def test_joblib_workers_fill_the_last_wave(num_jobs, n_jobs, cpus, workers):
+def test_joblib_workers_leave_no_core_idle_at_the_end(num_jobs, n_jobs, cpus, workers):
     assert workers_for(num_jobs, n_jobs, cpus) == workers
 
 

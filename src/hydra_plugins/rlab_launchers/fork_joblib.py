@@ -48,17 +48,27 @@ def usable_cpus() -> int:
 def workers_for(num_jobs: int, n_jobs: int, cpus: int | None = None) -> int:
     """How many jobs run at once: ``n_jobs`` as given, except ``-1`` (the default).
 
-    ``-1`` is one worker per core, as in joblib, unless the jobs fill more than one wave of
-    cores but less than two: then they all start at once and the OS shares the cores. Three
-    similar jobs on two cores then finish after 1.5 job-lengths instead of 2, because no core
-    idles while the third runs alone (measured: the Fig. 13.1 set's 3 jobs in 47–56 s instead
-    of 57–70 s, see benchmarks/README.md). With two waves or more, one per core: eight
-    CartPole jobs on 2 cores were slower 4 or 8 at a time (cache and memory contention).
+    ``-1`` picks between one and 1.5 workers per core (at least one per core, as joblib's
+    ``-1``; measured on 2 cores: 3 CartPole jobs at a time trained as fast per core as 2,
+    4 at a time 5% slower, 8 at a time 18% slower). Within that range it takes the count
+    that leaves no core idle at the end if all jobs took equally long, and the larger one on
+    a tie, because jobs of unequal length then leave less idle time at the end. On 2 cores:
+    3 jobs all start at once (the Fig. 13.1 set in 41–56 s instead of 57–70 s, no core idle
+    while the third job runs alone), 4 jobs run 2 at a time, 8 jobs 3 at a time (7% faster
+    than 2 in three paired runs), see benchmarks/README.md.
     """
     if n_jobs != -1:
         return n_jobs
     cpus = cpus or usable_cpus()
-    return num_jobs if cpus < num_jobs < 2 * cpus else cpus
+    candidates = range(cpus, max(cpus, (3 * cpus) // 2) + 1)
+
+    def idle_at_end(workers: int) -> float:
+        """Core-time left idle by the last, partial wave of equal jobs (in job lengths)."""
+        rest = num_jobs % workers if num_jobs > workers else num_jobs
+        return 1 - rest / cpus if 0 < rest < cpus and num_jobs > cpus else 0.0
+
+    best = min(candidates, key=lambda w: (idle_at_end(w), -w))
+    return max(1, min(best, num_jobs))
 
 
 class ForkJoblibLauncher(JoblibLauncher):

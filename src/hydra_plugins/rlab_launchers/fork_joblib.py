@@ -50,7 +50,7 @@ def workers_for(num_jobs: int, n_jobs: int, cpus: int | None = None) -> int:
 
     ``-1`` picks between one and 1.5 workers per core (at least one per core, as joblib's
     ``-1``; measured on 2 cores: 3 CartPole jobs at a time trained as fast per core as 2,
-    4 at a time 5% slower, 8 at a time 18% slower). Within that range it takes the count
+    4 at a time 5% slower, 8 at a time 19% slower, one run each). Within that range it takes the count
     that leaves no core idle at the end if all jobs took equally long, and the larger one on
     a tie, because jobs of unequal length then leave less idle time at the end. On 2 cores:
     3 jobs all start at once (the Fig. 13.1 set in 41–56 s instead of 57–70 s, no core idle

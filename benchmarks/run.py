@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hydra_plugins.rlab_launchers.fork_joblib import usable_cpus, workers_for  # the launcher's own worker count
+
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -336,8 +338,6 @@ def _project(first_seen: dict[str, float], history: dict[str, list[tuple[float, 
 
 def part_c(cfg, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"reference": REF_NUMPY_FIG13_1, "max_episodes": cfg.fig13_episodes, "cases": {}}
-    from hydra_plugins.rlab_launchers.fork_joblib import workers_for
-
     n_jobs, num_seeds = 3, 100
     workers = out["workers"] = workers_for(n_jobs, -1)  # the joblib launcher's default: all 3 at once on 2 cores
     for name in cfg.fig13_cases:
@@ -455,8 +455,6 @@ def part_d(cfg, tmp: Path) -> dict[str, Any]:
     base = [str(BIN / "rlab-train"), "-m", f"seed={seeds}", *budget, "logger=none", "train.progress=false"]
     variants = {"basic": [], "joblib": ["hydra/launcher=joblib"],
                 "joblib-loky": ["hydra/launcher=joblib", "hydra.launcher.backend=loky"]}
-    from hydra_plugins.rlab_launchers.fork_joblib import usable_cpus, workers_for
-
     out: dict[str, Any] = {"jobs": cfg.d_jobs, "max_env_steps": cfg.d_steps, "runs": {k: [] for k in variants},
                            "commands": {}, "capacity": [], "workers": workers_for(cfg.d_jobs, -1)}
     for rep in range(cfg.d_repeats):

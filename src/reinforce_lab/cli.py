@@ -2,8 +2,8 @@
 
 Once PyTorch Lightning is imported (it imports ``torch._dynamo``, sympy and torchmetrics),
 the interpreter's own shutdown (garbage collection and clearing hundreds of thousands of
-module-level objects) takes 1.5–2 s on a laptop CPU, after all work is done: measured in
-``benchmarks/`` as part (e), it was a quarter of a short job's start-up cost and the whole
+module-level objects) takes 1.2–2 s on a laptop CPU, after all work is done: measured in
+``benchmarks/`` as part (e), it was a fifth of a short job's start-up cost and the whole
 "after the last job" time of a sweep. Nothing needs that teardown, so the entry points do
 what the interpreter does first, in its order (stop and wait for non-daemon threads, run ``atexit``
 handlers such as W&B's, ``logging`` and ``multiprocessing`` clean-up, flush the standard

@@ -60,7 +60,7 @@ def workers_for(num_jobs: int, n_jobs: int, cpus: int | None = None) -> int:
     if n_jobs != -1:
         return n_jobs
     cpus = cpus or usable_cpus()
-    candidates = range(cpus, max(cpus, (3 * cpus) // 2) + 1)
+    candidates = range(cpus, 3 * cpus // 2 + 1)
 
     def idle_at_end(workers: int) -> float:
         """Core-time left idle by the last, partial wave of equal jobs (in job lengths)."""
@@ -76,10 +76,10 @@ class ForkJoblibLauncher(JoblibLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         joblib_cfg: dict[str, Any] = dict(self.joblib)
-        requested = int(joblib_cfg.get("n_jobs") or -1)
-        joblib_cfg["n_jobs"] = workers_for(len(job_overrides), requested)
+        requested = self.joblib.get("n_jobs", -1)
+        joblib_cfg["n_jobs"] = workers_for(len(job_overrides), int(requested))
         if joblib_cfg.get("backend") != "multiprocessing" or "fork" not in multiprocessing.get_all_start_methods():
-            self.joblib["n_jobs"] = joblib_cfg["n_jobs"]
+            self.joblib["n_jobs"] = joblib_cfg["n_jobs"]  # the stock launcher reads it from here
             try:
                 return super().launch(job_overrides, initial_job_idx)  # the stock loky workers
             finally:

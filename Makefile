@@ -7,7 +7,7 @@ EXTRAS := mujoco,box2d,video,report,sweeps,test
 ARGS   ?=
 EXP    ?=
 
-.PHONY: install train test test-slow bench reproduce clean
+.PHONY: install train test test-no-tricks test-slow bench reproduce clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
+
+# The same suite with every process trick off (src/reinforce_lab/tricks/): the plain paths stay true.
+test-no-tricks: $(STAMP)
+	RLAB_TRICKS=off $(BIN)/python -m pytest -q $(ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(ARGS)

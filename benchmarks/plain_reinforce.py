@@ -56,6 +56,64 @@ def process_age_s() -> float:
         return time.perf_counter() - _T_IMPORT
 
 
+def collect(envs, policy: nn.Module, quota: np.ndarray, obs: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+    """Step every copy until each has finished its quota of whole episodes.
+
+    Returns the stacked observations, actions, rewards, kept-step masks and episode ends, all
+    ``[T, n]`` (observations ``[T, n, 4]``), and the returns in the order the episodes ended.
+    """
+    num_envs = len(quota)
+    done_count = np.zeros(num_envs, dtype=np.int64)
+    resetting = np.zeros(num_envs, dtype=bool)  # this step only resets the copy (NEXT_STEP)
+    ep_return = np.zeros(num_envs)
+    obs_l, act_l, rew_l, valid_l, end_l = [], [], [], [], []
+    finished = []  # returns in the order the episodes ended
+    while (done_count < quota).any():
+        with torch.no_grad():
+            logits = policy(torch.as_tensor(obs))
+        action = torch.multinomial(logits.softmax(-1), 1).squeeze(-1).numpy()
+        next_obs, reward, term, trunc, _ = envs.step(action)
+        valid = ~resetting & (done_count < quota)  # a transition of an episode we keep
+        ended = (term | trunc) & valid
+        obs_l.append(obs)
+        act_l.append(action)
+        rew_l.append(reward * valid)
+        valid_l.append(valid)
+        end_l.append(ended)
+        ep_return += reward * valid
+        for i in np.flatnonzero(ended):
+            finished.append(float(ep_return[i]))
+            ep_return[i] = 0.0
+        done_count += ended
+        resetting = (term | trunc) & ~resetting
+        obs = next_obs
+    return [np.stack(x) for x in (obs_l, act_l, rew_l, valid_l, end_l)], finished
+
+
+def reward_to_go(rewards: np.ndarray, valid: np.ndarray, ends: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t of every kept step, one reverse scan over all copies at once (``[T, n]``, 0 elsewhere)."""
+    returns = np.zeros_like(rewards)
+    running = np.zeros(rewards.shape[1])
+    for t in range(len(rewards) - 1, -1, -1):
+        running = np.where(valid[t], rewards[t] + gamma * running * ~ends[t], 0.0)
+        returns[t] = running
+    return returns
+
+
+def update(policy: nn.Module, optimizer: torch.optim.Optimizer, obs: np.ndarray, act: np.ndarray,
+           returns: np.ndarray, episodes_per_update: int) -> None:
+    """One Adam step on −Σ Ψ ln π / E, Ψ the returns normalised over the batch."""
+    obs_b = torch.as_tensor(obs)  # [N, 4]: every kept step
+    act_b = torch.as_tensor(act)
+    psi = torch.as_tensor(returns, dtype=torch.float32)
+    psi = (psi - psi.mean()) / (psi.std(unbiased=False) + 1e-8)
+    log_prob = policy(obs_b).log_softmax(-1).gather(-1, act_b.unsqueeze(-1)).squeeze(-1)  # ln π(A_t|S_t)
+    loss = -(psi * log_prob).sum() / episodes_per_update
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def train(seed: int = 0, num_envs: int = 8, episodes_per_update: int = 16, lr: float = 0.005,
           gamma: float = 0.99, target: float = 475.0, window: int = 100,
           max_env_steps: int = 500_000) -> dict:
@@ -74,50 +132,12 @@ def train(seed: int = 0, num_envs: int = 8, episodes_per_update: int = 16, lr: f
     first_reset = True
     start = time.perf_counter()
     while solved_at is None and env_steps < max_env_steps:
-        # ---- collect `episodes_per_update` whole episodes with the current policy
+        # ---- `episodes_per_update` whole episodes with the current policy, all envs reset first
         obs, _ = envs.reset(seed=seed if first_reset else None)
         first_reset = False
-        done_count = np.zeros(num_envs, dtype=np.int64)
-        resetting = np.zeros(num_envs, dtype=bool)  # this step only resets the copy (NEXT_STEP)
-        ep_return = np.zeros(num_envs)
-        obs_l, act_l, rew_l, valid_l, end_l = [], [], [], [], []
-        finished = []  # returns in the order the episodes ended
-        while (done_count < quota).any():
-            with torch.no_grad():
-                logits = policy(torch.as_tensor(obs))
-            action = torch.multinomial(logits.softmax(-1), 1).squeeze(-1).numpy()
-            next_obs, reward, term, trunc, _ = envs.step(action)
-            valid = ~resetting & (done_count < quota)  # a transition of an episode we keep
-            ended = (term | trunc) & valid
-            obs_l.append(obs)
-            act_l.append(action)
-            rew_l.append(reward * valid)
-            valid_l.append(valid)
-            end_l.append(ended)
-            ep_return += reward * valid
-            for i in np.flatnonzero(ended):
-                finished.append(float(ep_return[i]))
-                ep_return[i] = 0.0
-            done_count += ended
-            resetting = (term | trunc) & ~resetting
-            obs = next_obs
-        # ---- reward-to-go, one reverse scan over all copies at once
-        rewards, valid, ends = np.stack(rew_l), np.stack(valid_l), np.stack(end_l)  # [T, n]
-        returns = np.zeros_like(rewards)
-        running = np.zeros(num_envs)
-        for t in range(len(rewards) - 1, -1, -1):
-            running = np.where(valid[t], rewards[t] + gamma * running * ~ends[t], 0.0)
-            returns[t] = running
-        obs_b = torch.as_tensor(np.stack(obs_l)[valid])  # [N, 4]: every kept step
-        act_b = torch.as_tensor(np.stack(act_l)[valid])
-        psi = torch.as_tensor(returns[valid], dtype=torch.float32)
-        psi = (psi - psi.mean()) / (psi.std(unbiased=False) + 1e-8)
-        # ---- one Adam step on −Σ Ψ ln π / E
-        log_prob = policy(obs_b).log_softmax(-1).gather(-1, act_b.unsqueeze(-1)).squeeze(-1)  # ln π(A_t|S_t)
-        loss = -(psi * log_prob).sum() / episodes_per_update
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        (obs_t, act_t, rewards, valid, ends), finished = collect(envs, policy, quota, obs)
+        returns = reward_to_go(rewards, valid, ends, gamma)
+        update(policy, optimizer, obs_t[valid], act_t[valid], returns[valid], episodes_per_update)
         # ---- bookkeeping: the solved criterion, episode by episode
         env_steps += int(valid.sum())
         for ret in finished:

@@ -27,6 +27,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -51,19 +52,8 @@ def _timed(chunk, seconds: float) -> tuple[float, dict[str, int]]:
             return elapsed, totals
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--num-envs", type=int, default=16)
-    parser.add_argument("--episodes", type=int, default=32, help="episodes per collect() call")
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    n = args.num_envs
-    chunk_steps = 200
-
-    # (i) raw vector env, random actions drawn up front
+def raw_loop(n: int, chunk_steps: int) -> Callable[[], dict[str, int]]:
+    """(i) raw vector env, random actions drawn up front."""
     raw_env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
     raw_env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 2, size=(chunk_steps, n))
@@ -73,7 +63,11 @@ def main() -> None:
             raw_env.step(a)
         return {"vector_steps": chunk_steps * n}
 
-    # (ii) raw vector env + bare torch policy, transitions kept in lists
+    return raw
+
+
+def bare_loop(n: int, chunk_steps: int) -> Callable[[], dict[str, int]]:
+    """(ii) raw vector env + bare torch policy, transitions kept in lists."""
     bare_env = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point")
     net = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 2))
     state = {"obs": bare_env.reset(seed=0)[0]}
@@ -94,10 +88,14 @@ def main() -> None:
         state["obs"] = obs
         return {"vector_steps": chunk_steps * n}
 
-    # (iii) reinforce-lab's collector and policy
+    return bare
+
+
+def collector_loop(n: int, episodes: int) -> Callable[[], dict[str, int]]:
+    """(iii) reinforce-lab's collector and policy."""
     envs = make_vec_env("CartPole-v1", n)
     policy = make_policy(envs.single_observation_space, envs.single_action_space)
-    collector = EpisodeCollector(envs, episodes_per_update=args.episodes, seeds=0)
+    collector = EpisodeCollector(envs, episodes_per_update=episodes, seeds=0)
     calls = [0]
     env_step = envs.step
 
@@ -112,7 +110,22 @@ def main() -> None:
         batch = collector.collect(policy)
         return {"vector_steps": (calls[0] - before) * n, "transitions": batch.num_steps}
 
-    loops = {"raw": raw, "bare": bare, "collector": collect}
+    return collect
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--episodes", type=int, default=32, help="episodes per collect() call")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    n = args.num_envs
+    chunk_steps = 200
+    loops = {"raw": raw_loop(n, chunk_steps), "bare": bare_loop(n, chunk_steps),
+             "collector": collector_loop(n, args.episodes)}
     rates: dict[str, dict[str, list[float]]] = {k: {} for k in loops}
     for _ in range(args.repeats):
         for name, chunk in loops.items():  # interleaved, so slow phases of the machine hit all three

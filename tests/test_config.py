@@ -9,7 +9,7 @@ from reinforce_lab.config import ConfigError, check_group_choices, group_options
 
 from conftest import cli, make_cfg
 
-GROUPS = ["env", "algo", "loss", "optimizer", "device", "logger", "policy"]
+GROUPS = ["env", "algo", "loss", "optimizer", "device", "logger", "policy", "trainer", "callbacks"]
 
 
 def test_groups_have_the_contract_options():

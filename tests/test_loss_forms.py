@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import math
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ from reinforce_lab import losses
 from reinforce_lab.policies import CategoricalPolicy, GaussianPolicy, mlp
 from reinforce_lab.returns import discount_weights, discounted_returns
 from reinforce_lab.rollout import EpisodeBatch
-from reinforce_lab.update import PolicyGradient
+from reinforce_lab.advantages import LearnedBaseline, MonteCarloReturn, TDZero, make_estimator, normalize_advantages
+from reinforce_lab.objectives import LossTerms, descend
+from reinforce_lab.update import build_update
 
 from conftest import train_in_process
 
@@ -85,9 +88,16 @@ def test_surrogate_is_the_general_update_rule():
 
 def _pg(policy, value_fn, advantage, form, sequential=False, entropy=0.0, normalize=True, gamma_t=True,
         alpha=0.05, alpha_w=0.1):
-    return PolicyGradient(policy, value_fn, gamma=0.9, gamma_t=gamma_t, normalize=normalize, advantage=advantage,
-                          entropy_coef=entropy, loss_form=form, sequential=sequential, step_size=alpha,
-                          baseline_step_size=alpha_w)
+    return build_update(policy, value_fn, gamma=0.9, gamma_t=gamma_t, normalize=normalize, advantage=advantage,
+                        entropy_coef=entropy, loss_form=form, sequential=sequential, step_size=alpha,
+                        baseline_step_size=alpha_w)
+
+
+def step(update, batch, *optimizers):
+    """One update as ``ReinforceModule._optimise`` does it: the book's rule, or descend the summed terms."""
+    if update.rule is not None:
+        return update.rule(batch)
+    return descend(update.loss(batch), update.loss.parameters(), [o for o in optimizers if o is not None])
 
 
 @pytest.mark.parametrize("discrete,sd_std", POLICIES)
@@ -99,11 +109,11 @@ def test_update_rule_step_equals_sgd_step_on_log_prob(discrete, sd_std, advantag
     pol_b = copy.deepcopy(pol_a)
     v_a = mlp(OBS, 1, (8,)) if advantage != "return" else None
     v_b = copy.deepcopy(v_a)
-    _pg(pol_a, v_a, advantage, "update_rule", entropy=entropy).step(b)
+    step(_pg(pol_a, v_a, advantage, "update_rule", entropy=entropy), b)
     opt = torch.optim.SGD(pol_b.parameters(), lr=0.05)
     vopt = torch.optim.SGD(v_b.parameters(), lr=0.1) if v_b is not None else None
     before = [p.clone() for p in pol_b.parameters()]
-    _pg(pol_b, v_b, advantage, "log_prob", entropy=entropy).step(b, opt, vopt)
+    step(_pg(pol_b, v_b, advantage, "log_prob", entropy=entropy), b, opt, vopt)
     for pa, pb, p0 in zip(pol_a.parameters(), pol_b.parameters(), before):
         assert_close(pa, pb, atol=1e-12, rtol=0)
         assert not torch.equal(pb, p0)
@@ -171,7 +181,7 @@ def test_sequential_rule_equals_hand_written_loop(discrete, sd_std, advantage):
     v_a = mlp(OBS, 1, (8,)) if advantage != "return" else None
     v_b = copy.deepcopy(v_a)
     p0 = [p.clone() for p in pol_a.parameters()]
-    _pg(pol_a, v_a, advantage, "update_rule", sequential=True, alpha=0.01, alpha_w=0.02).step(b)
+    step(_pg(pol_a, v_a, advantage, "update_rule", sequential=True, alpha=0.01, alpha_w=0.02), b)
     hand_written_sequential(pol_b, v_b, b, advantage, alpha=0.01, alpha_w=0.02)
     assert max(float((p - q).abs().max()) for p, q in zip(pol_a.parameters(), p0)) > 1e-3
     for pa, pb in zip(pol_a.parameters(), pol_b.parameters()):
@@ -186,8 +196,8 @@ def test_sequential_differs_from_batched_but_agrees_to_first_order():
     pol_a = make_policy(True, seed=4)
     pol_b = copy.deepcopy(pol_a)
     p0 = [p.clone() for p in pol_a.parameters()]
-    _pg(pol_a, None, "return", "update_rule", sequential=True).step(b)
-    _pg(pol_b, None, "return", "update_rule", sequential=False).step(b)
+    step(_pg(pol_a, None, "return", "update_rule", sequential=True), b)
+    step(_pg(pol_b, None, "return", "update_rule", sequential=False), b)
     da = torch.cat([(p - q).flatten() for p, q in zip(pol_a.parameters(), p0)])
     db = torch.cat([(p - q).flatten() for p, q in zip(pol_b.parameters(), p0)])
     assert not torch.allclose(da, db, atol=1e-12)
@@ -235,3 +245,134 @@ def test_update_rule_rejects_other_optimizers():
     with pytest.raises(ConfigError, match="momentum"):
         validate(make_cfg(["loss=update_rule", "optimizer=sgd", "optimizer.momentum=0.9"]))
     validate(make_cfg(["loss=update_rule", "optimizer=sgd"]))
+
+
+# --------------------------------------------------------------------------- advantage estimators
+def hand_batch() -> EpisodeBatch:
+    """Two episodes of 1-d states, γ = 0.5: one terminal (length 3), one cut by a time limit (length 2)."""
+    obs = torch.tensor([[[0.5], [1.0], [-1.0]], [[2.0], [0.0], [0.0]]])
+    rewards = torch.tensor([[1.0, 2.0, 3.0], [1.0, -1.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    batch = EpisodeBatch(obs, torch.zeros(2, 3, dtype=torch.long), rewards, mask, torch.tensor([[4.0], [3.0]]),
+                         torch.tensor([True, False]), torch.tensor([3, 2]))
+    return batch.__class__(*(t.unsqueeze(0) for t in (batch.obs, batch.actions, batch.rewards, batch.mask,
+                                                      batch.final_obs, batch.terminated, batch.lengths)))
+
+
+def identity_value():
+    """v̂(s, w) = w s with w = 1: the values are the states."""
+    v = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        v.weight.fill_(1.0)
+    return v
+
+
+G_HAND = [[2.75, 3.5, 3.0], [0.5, -1.0, 0.0]]  # G_t = R_{t+1} + γ G_{t+1} by hand
+
+
+def test_monte_carlo_return_by_hand():
+    adv = MonteCarloReturn(0.5, gamma_t=True)(hand_batch())
+    assert_close(adv.returns[0], torch.tensor(G_HAND), atol=1e-12, rtol=0)
+    assert_close(adv.psi, adv.returns, atol=0, rtol=0)
+    assert_close(adv.weights[0], torch.tensor([[1.0, 0.5, 0.25], [1.0, 0.5, 0.0]]), atol=1e-12, rtol=0)
+    assert adv.values is None and adv.value_targets is None
+
+
+def test_learned_baseline_by_hand():
+    adv = LearnedBaseline(identity_value(), 0.5)(hand_batch())
+    assert_close(adv.value_targets[0], torch.tensor(G_HAND), atol=1e-12, rtol=0)
+    assert_close(adv.psi[0], torch.tensor([[2.25, 2.5, 4.0], [-1.5, -1.0, 0.0]]), atol=1e-12, rtol=0)  # G − v̂
+    assert adv.values.requires_grad and not adv.psi.requires_grad
+    assert_close(adv.weights[0], torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), atol=0, rtol=0)  # no γ^t
+
+
+def test_td_zero_by_hand():
+    b = hand_batch()
+    est = TDZero(identity_value(), 0.5)
+    adv = est(b)
+    # R + γ v̂(S'): v̂ of the terminal state is 0; the time-limit end bootstraps from final_obs = 3.
+    targets = torch.tensor([[1 + 0.5 * 1.0, 2 + 0.5 * -1.0, 3.0], [1 + 0.5 * 0.0, -1 + 0.5 * 3.0, 0.0]])
+    assert_close(adv.value_targets[0], targets, atol=1e-12, rtol=0)
+    assert_close(adv.psi[0], torch.tensor([[1.0, 0.5, 4.0], [-1.0, 0.5, 0.0]]), atol=1e-12, rtol=0)
+    for e, length in enumerate(b.lengths[0].tolist()):  # the book's loop computes the same targets
+        for t in range(length):
+            assert_close(est.step_target(b, adv.returns, e, t), adv.value_targets[:, e, t], atol=0, rtol=0)
+
+
+def test_normalize_advantages_by_hand():
+    b = hand_batch()
+    out = normalize_advantages(MonteCarloReturn(0.5)(b).psi, b.mask)
+    mean, std = 1.75, math.sqrt(14.75 / 5)  # over the 5 real steps
+    expected = (torch.tensor(G_HAND) - mean) / (std + 1e-8) * b.mask[0]
+    assert_close(out.psi[0], expected, atol=1e-12, rtol=0)
+    assert out.mean.shape == out.std.shape == (1, 1, 1)  # per agent
+    assert float(out.mean) == pytest.approx(mean) and float(out.std) == pytest.approx(std)
+
+
+def test_make_estimator_names_and_errors():
+    v = identity_value()
+    assert type(make_estimator("return", None, 0.9)) is MonteCarloReturn
+    assert type(make_estimator("baseline", v, 0.9)) is LearnedBaseline
+    assert type(make_estimator("td", v, 0.9)) is TDZero
+    with pytest.raises(ValueError, match="allowed"):
+        make_estimator("gae", v, 0.9)
+    with pytest.raises(ValueError, match="value function"):
+        make_estimator("td", None, 0.9)
+
+
+# --------------------------------------------------------------------------- the loss contract
+COMMON_KEYS = {"train/loss", "train/loss_actor", "train/loss_entropy", "train/entropy", "train/grad_norm"}
+CRITIC_KEYS = {"train/loss_value", "train/baseline_loss", "train/explained_variance"}
+FORMS = [("log_prob", False), ("cross_entropy", False), ("update_rule", False), ("update_rule", True)]
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+@pytest.mark.parametrize("advantage", ["return", "baseline", "td"])
+@pytest.mark.parametrize("entropy", [0.0, 0.1])
+def test_every_form_logs_the_same_keys_and_start_values(discrete, advantage, entropy):
+    b = random_batch(discrete, seed=5)
+    metrics = {}
+    for form, sequential in FORMS:
+        policy = make_policy(discrete, seed=5)
+        torch.manual_seed(6)
+        v = mlp(OBS, 1, (8,)) if advantage != "return" else None
+        update = _pg(policy, v, advantage, form, sequential=sequential, entropy=entropy)
+        terms = update.loss(b)
+        assert set(terms.terms()) == {"loss_actor", "loss_entropy", "loss_value"}
+        opt = torch.optim.SGD(policy.parameters(), lr=0.05)
+        vopt = torch.optim.SGD(v.parameters(), lr=0.1) if v is not None else None
+        metrics[form, sequential] = step(update, b, opt, vopt)
+    expected = COMMON_KEYS | (CRITIC_KEYS if advantage != "return" else set())
+    for key, m in metrics.items():
+        assert set(m) == expected, key
+        assert m["train/loss"] == pytest.approx(m["train/loss_actor"] + m["train/loss_entropy"], abs=1e-12)
+        if advantage != "return":
+            assert m["train/baseline_loss"] == m["train/loss_value"]
+        assert (m["train/loss_entropy"] == 0.0) == (entropy == 0.0)
+    # every form reports the losses of the θ and w the batch was sampled with
+    reference = metrics["log_prob", False]
+    for m in metrics.values():
+        for key in expected - {"train/grad_norm"}:
+            assert m[key] == pytest.approx(reference[key], abs=1e-10, rel=1e-10), key
+
+
+def test_loss_terms_total_is_the_old_sum_and_metrics_are_per_agent():
+    terms = LossTerms(torch.tensor(1.5), torch.tensor(-0.25), torch.tensor(4.0), entropy=0.7,
+                      explained_variance=0.5, num_agents=2)
+    assert float(terms.total()) == (1.5 + -0.25) + 4.0
+    assert terms.metrics() == {"train/loss": 0.625, "train/loss_actor": 0.75, "train/loss_entropy": -0.125,
+                               "train/loss_value": 2.0, "train/baseline_loss": 2.0, "train/entropy": 0.7,
+                               "train/explained_variance": 0.5}
+    no_critic = LossTerms(torch.tensor(1.5), torch.tensor(0.0), torch.tensor(0.0), entropy=0.7)
+    assert set(no_critic.metrics()) == COMMON_KEYS - {"train/grad_norm"}
+
+
+def test_descend_stops_on_a_non_finite_loss_before_stepping():
+    from reinforce_lab.numerics import NonFiniteError
+
+    policy = make_policy(True)
+    before = [p.clone() for p in policy.parameters()]
+    terms = LossTerms(torch.tensor(float("nan")), torch.tensor(0.0), torch.tensor(0.0), entropy=1.0)
+    with pytest.raises(NonFiniteError, match="hint"):
+        descend(terms, list(policy.parameters()), [torch.optim.SGD(policy.parameters(), lr=0.1)])
+    assert all(torch.equal(p, q) for p, q in zip(policy.parameters(), before))

@@ -177,7 +177,7 @@ if "NanReward-v0" not in gym.registry:
 
 
 def test_non_finite_loss_stops_with_a_hint_and_keeps_the_good_checkpoint(tmp_path):
-    from reinforce_lab.update import NonFiniteError
+    from reinforce_lab.numerics import NonFiniteError
 
     NanRewardEnv.episodes = 0
     with pytest.raises(NonFiniteError, match="hint"):

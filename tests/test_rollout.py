@@ -147,3 +147,110 @@ def test_asynchronous_agents_are_not_held_back_by_long_episodes():
     with pytest.raises(ValueError, match="reset one by one"):
         EpisodeCollector(make_vec_env("CartPole-v1", 2, vectorization="native"), 1, num_seeds=2,
                          asynchronous=True)
+
+
+def _collectors_on_fresh_envs(asynchronous, num_seeds=3):
+    """A policy and a factory of collectors, each on its own fresh sync CartPole envs."""
+    envs = make_vec_env("CartPole-v1", num_seeds, vectorization="sync")
+    init = [torch.Generator().manual_seed(50 + k) for k in range(num_seeds)]
+    policy = make_policy(envs.single_observation_space, envs.single_action_space, generators=init)
+    envs.close()
+
+    def collector(gen_seed):
+        gens = [torch.Generator().manual_seed(gen_seed + k) for k in range(num_seeds)]
+        return EpisodeCollector(make_vec_env("CartPole-v1", num_seeds, vectorization="sync"), 2,
+                                seeds=[11 * i for i in range(num_seeds)], num_seeds=num_seeds, generators=gens,
+                                asynchronous=asynchronous)
+
+    return policy, collector
+
+
+def _saved(state):
+    """``state`` as a checkpoint gives it back (plain values and tensors only)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def _fields(batch):
+    return [batch.obs, batch.actions, batch.rewards, batch.mask, batch.final_obs, batch.terminated, batch.lengths]
+
+
+def test_lockstep_state_dict_round_trips():
+    """collect, save, collect more; a fresh collector on fresh envs loading the state collects the same batch."""
+    policy, collector = _collectors_on_fresh_envs(asynchronous=False)
+    col = collector(0)
+    col.collect(policy)
+    col.active[1] = False  # a stopped agent stays stopped
+    col.collect(policy)
+    state = _saved(col.state_dict())
+    assert state["rounds"] == 2 and state["agent_rounds"] == [2, 1, 2] and state["active"] == [True, False, True]
+    continued = col.collect(policy)
+    fresh = collector(1000)  # other generators: only the loaded state can make them agree
+    fresh.load_state_dict(state)
+    resumed = fresh.collect(policy)
+    assert all(torch.equal(a, b) for a, b in zip(_fields(continued), _fields(resumed)))
+    after, fresh_after = col.state_dict(), fresh.state_dict()
+    assert {k: after[k] for k in ("rounds", "agent_rounds", "active")} == \
+        {k: fresh_after[k] for k in ("rounds", "agent_rounds", "active")}
+    assert all(torch.equal(a, b) for a, b in zip(after["generator_states"], fresh_after["generator_states"]))
+
+
+def test_asynchronous_state_dict_round_trips_with_rounds_in_flight():
+    """The state holds every agent at the start of its round in flight: after a load, each
+    agent's next batches are those the saved collector goes on to return (maybe in other calls)."""
+    policy, collector = _collectors_on_fresh_envs(asynchronous=True)
+
+    def per_agent_batches(col, calls):
+        got = {a: [] for a in range(col.num_seeds)}
+        for _ in range(calls):
+            batch = col.collect(policy)
+            for a in np.flatnonzero(col.ready):
+                got[a].append([f[a] for f in _fields(batch)])
+        return got
+
+    col = collector(0)
+    per_agent_batches(col, 3)
+    assert not col.ready.all()  # some agent is in the middle of its round: the case to get right
+    state = _saved(col.state_dict())
+    continued = per_agent_batches(col, 6)
+    fresh = collector(1000)
+    fresh.load_state_dict(state)
+    assert fresh.agent_rounds.tolist() == state["agent_rounds"]
+    resumed = per_agent_batches(fresh, 6)
+    for a in range(3):
+        n = min(len(continued[a]), len(resumed[a]))
+        assert n >= 1
+        for mine, theirs in zip(continued[a][:n], resumed[a][:n]):
+            assert all(torch.equal(x, y) for x, y in zip(mine, theirs))
+
+
+def test_partial_reset_is_a_capability_the_env_declares():
+    import ast
+    import importlib
+    import inspect
+
+    from reinforce_lab import rollout
+    from reinforce_lab.envs import SHORT_CORRIDOR_ID, ShortCorridorVectorEnv, supports_partial_reset
+
+    native = make_vec_env("CartPole-v1", 2, vectorization="native")
+    sync = make_vec_env("CartPole-v1", 2, vectorization="sync")
+    async_ = make_vec_env("CartPole-v1", 2, vectorization="async")
+    corridor = make_vec_env(SHORT_CORRIDOR_ID, 2)
+    assert not supports_partial_reset(native)
+    assert supports_partial_reset(sync) and supports_partial_reset(async_)
+    assert supports_partial_reset(corridor) and supports_partial_reset(ShortCorridorVectorEnv(num_envs=2))
+    assert rollout.supports_partial_reset is supports_partial_reset  # the old import path still works
+    for envs in (native, sync, async_, corridor):
+        envs.close()
+    # rollout reads the capability; it imports no env class (not even inside a function)
+    imported = []
+    for node in ast.walk(ast.parse(inspect.getsource(rollout))):
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.import_module("." * node.level + (node.module or ""), package="reinforce_lab")
+            imported += [getattr(module, alias.name) for alias in node.names]
+    env_classes = [x for x in imported if isinstance(x, type) and issubclass(x, (gym.Env, gym.vector.VectorEnv))]
+    assert env_classes in ([], [gym.vector.VectorEnv]), env_classes  # the interface only, for type hints

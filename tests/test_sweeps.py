@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from hydra_plugins.rlab_launchers.fork_joblib import workers_for
-from reinforce_lab import sweeps
+from reinforce_lab import sweeps, tricks
 from reinforce_lab.config import group_options
 
 from conftest import BIN, cli
@@ -55,8 +55,10 @@ def test_sweep_gives_every_job_its_folder_and_wandb_run_in_one_group(tmp_path: P
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr and "deprecated" not in res.stderr, res.stderr
     assert "sweep done: 2 of 2 jobs finished" in res.stdout
-    if launcher == "joblib":  # our subclass: workers forked with torch and Lightning imported
+    if launcher == "joblib" and tricks.enabled("forked_workers"):  # workers forked with torch and Lightning imported
         assert "on forked workers" in res.stdout + res.stderr
+    elif launcher == "joblib":  # the trick off (RLAB_TRICKS=off): the stock launcher's loky workers
+        assert "backend=loky" in res.stdout + res.stderr and "on forked workers" not in res.stdout + res.stderr
     jobs = [out / "0", out / "1"]
     for seed, job in enumerate(jobs):
         assert (job / "episodes.csv").is_file() and (job / ".hydra" / "config.yaml").is_file()

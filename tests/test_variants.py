@@ -11,6 +11,8 @@ from conftest import train_in_process
 
 ALGOS = ["reinforce", "reinforce_baseline", "reinforce_entropy", "actor_critic"]
 LOSSES = ["log_prob", "cross_entropy", "update_rule"]
+UPDATE_KEYS = {"train/loss", "train/loss_actor", "train/loss_entropy", "train/entropy", "train/grad_norm"}
+CRITIC_KEYS = {"train/loss_value", "train/baseline_loss", "train/explained_variance"}
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -29,13 +31,19 @@ def test_variant_x_loss_x_action_type(tmp_path, algo, loss, env):
     if algo in ("reinforce_baseline", "actor_critic"):
         assert any(r.get("train/baseline_loss") for r in rows)
         assert any(r.get("train/explained_variance") for r in rows)
+    # every loss form logs the same keys for a variant (the loss contract, objectives.py)
+    keys = UPDATE_KEYS | (CRITIC_KEYS if algo in ("reinforce_baseline", "actor_critic") else set())
+    assert all(r.get(k) for r in rows for k in keys)
 
 
 def test_sequential_update_rule_with_baseline(tmp_path):
-    _, summary = train_in_process(tmp_path, ["algo=reinforce_baseline", "loss=update_rule", "loss.sequential=true",
-                                             "optimizer=sgd", "train.max_env_steps=300", "env.num_envs=2",
-                                             "algo.episodes_per_update=2", "logger=none"])
+    run_dir, summary = train_in_process(tmp_path, ["algo=reinforce_baseline", "loss=update_rule",
+                                                   "loss.sequential=true", "optimizer=sgd", "train.max_env_steps=300",
+                                                   "env.num_envs=2", "algo.episodes_per_update=2", "logger=csv"])
     assert summary["status"] == "finished"
+    with open(run_dir / "csv" / "metrics.csv") as fh:  # the book's loop logs what the batched forms log
+        rows = [r for r in csv.DictReader(fh) if r.get("train/grad_norm")]
+    assert rows and all(r.get(k) for r in rows for k in UPDATE_KEYS | CRITIC_KEYS)
 
 
 def test_logged_entropy_is_the_gaussian_entropy(tmp_path):

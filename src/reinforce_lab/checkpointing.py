@@ -17,7 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 class CheckpointError(OSError):
@@ -42,16 +42,14 @@ def save_atomic(trainer: pl.Trainer, path: Path) -> None:
 
 
 class PeriodicCheckpoint(pl.Callback):
-    """Saves ``last.ckpt`` every ``every_s`` seconds and/or every ``every_updates`` updates.
+    """Saves ``<run dir>/checkpoints/last.ckpt`` every ``every_s`` seconds and/or every ``every_updates`` updates.
 
     Args:
-        path: the checkpoint file.
         every_s: wall-clock interval (None: off).
         every_updates: update interval (None: off).
     """
 
-    def __init__(self, path: Path, every_s: float | None = 60.0, every_updates: int | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, every_s: float | None = None, every_updates: int | None = None) -> None:
         self.every_s, self.every_updates = every_s, every_updates
         self._last = time.monotonic()
         self.saved = 0
@@ -61,9 +59,14 @@ class PeriodicCheckpoint(pl.Callback):
         due = (self.every_updates is not None and (batch_idx + 1) % self.every_updates == 0) or (
             self.every_s is not None and time.monotonic() - self._last >= self.every_s)
         if due and not trainer.should_stop:  # a stopping run is saved by train.run itself
-            save_atomic(trainer, self.path)
+            save_atomic(trainer, checkpoint_path(trainer.default_root_dir))
             self._last = time.monotonic()
             self.saved += 1
+
+
+def checkpoint_path(run_dir: str | Path) -> Path:
+    """Where a run's checkpoint lives: ``RUN/checkpoints/last.ckpt``."""
+    return Path(run_dir) / "checkpoints" / "last.ckpt"
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

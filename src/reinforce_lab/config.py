@@ -9,28 +9,19 @@ what is allowed.
 from __future__ import annotations
 
 import difflib
-import functools
 from importlib import resources
 from typing import Any, Sequence
 
 import gymnasium as gym
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .envs import VECTORIZATIONS, make_vec_env
-from .policies import Policy, mlp
-from .update import ADVANTAGES
+from .envs import VECTORIZATIONS
+from .errors import ConfigError
+from .settings import EnvSettings, TrainSettings, run_settings
+from .advantages import ADVANTAGES
 
 CONFIG_PACKAGE = "reinforce_lab.conf"
-
-
-class ConfigError(ValueError):
-    """A bad configuration value: ``key=value`` and what is allowed, on one line."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value} is not allowed; allowed: {allowed}")
 
 
 def group_options(group: str) -> list[str]:
@@ -73,53 +64,69 @@ def check_group_choices(overrides: Sequence[str]) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Check the values every run depends on; raises :class:`ConfigError`."""
-    env_id = cfg.env.id
-    try:
-        gym.spec(env_id)
-    except gym.error.Error:
-        close = difflib.get_close_matches(str(env_id), list(gym.registry), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else " (e.g. CartPole-v1, Pendulum-v1)"
-        raise ConfigError("env.id", env_id, "a registered gymnasium id" + hint) from None
-    _check_int("env.num_envs", cfg.env.num_envs, 1)
-    _check_int("algo.episodes_per_update", cfg.algo.episodes_per_update, 1)
-    _check_int("seed", cfg.seed, 0)
-    _check_int("train.num_seeds", cfg.train.get("num_seeds", 1), 1)
-    _check_range("algo.gamma", cfg.algo.gamma, 0.0, 1.0)
-    _check_positive("optimizer.lr", cfg.optimizer.get("lr"))
-    if cfg.algo.advantage not in ADVANTAGES:
-        raise ConfigError("algo.advantage", cfg.algo.advantage, ", ".join(ADVANTAGES))
-    if cfg.algo.advantage != "return" and cfg.algo.get("baseline_lr") is not None:
-        _check_positive("algo.baseline_lr", cfg.algo.baseline_lr)
-    if float(cfg.algo.get("entropy_coef") or 0.0) < 0:
-        raise ConfigError("algo.entropy_coef", cfg.algo.entropy_coef, "a number ≥ 0")
-    for key in ("max_env_steps", "max_episodes"):
-        if cfg.train.get(key) is not None:
-            _check_int(f"train.{key}", cfg.train[key], 1)
-    if cfg.train.get("max_env_steps") is None and cfg.train.get("max_episodes") is None:
-        raise ConfigError("train.max_env_steps", None, "a positive budget (or set train.max_episodes)")
-    _check_int("train.window", cfg.train.get("window", 100), 1)
-    if cfg.env.get("max_episode_steps") is not None:
-        _check_int("env.max_episode_steps", cfg.env.max_episode_steps, 1)
-    for key in ("checkpoint_every_s",):
-        if cfg.train.get(key) is not None:
-            _check_positive(f"train.{key}", cfg.train[key])
-    if cfg.train.get("checkpoint_every_updates") is not None:
-        _check_int("train.checkpoint_every_updates", cfg.train.checkpoint_every_updates, 1)
-    if cfg.env.get("vectorization", "auto") not in VECTORIZATIONS:
-        raise ConfigError("env.vectorization", cfg.env.vectorization, ", ".join(VECTORIZATIONS))
-    mode = cfg.logger.get("mode")
+    s = run_settings(cfg)  # every key there, none unknown
+    _check_env(s.env)
+    _check_int("algo.episodes_per_update", s.algo.episodes_per_update, 1)
+    _check_int("seed", s.seed, 0)
+    _check_int("train.num_seeds", s.train.num_seeds, 1)
+    _check_range("algo.gamma", s.algo.gamma, 0.0, 1.0)
+    _check_positive("optimizer.lr", cfg.optimizer.lr)
+    if s.algo.advantage not in ADVANTAGES:
+        raise ConfigError("algo.advantage", s.algo.advantage, ", ".join(ADVANTAGES))
+    if s.algo.has_value_fn and s.algo.baseline_lr is not None:
+        _check_positive("algo.baseline_lr", s.algo.baseline_lr)
+    if float(s.algo.entropy_coef or 0.0) < 0:
+        raise ConfigError("algo.entropy_coef", s.algo.entropy_coef, "a number ≥ 0")
+    _check_train(s.train, s.env.id)
+    mode = OmegaConf.select(cfg, "logger.mode")
     if mode is not None and mode not in ("offline", "online", "disabled"):
         raise ConfigError("logger.mode", mode, "offline, online, disabled, or null (automatic)")
-    min_prob = cfg.policy.get("min_prob")
-    if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, (int, float))
-                                 or not 0 <= min_prob < 0.5):
-        raise ConfigError("policy.min_prob", min_prob, "a number in [0, 1/n) for n actions (0 = no floor)")
-    if cfg.policy.get("min_std") is not None:
-        _check_positive("policy.min_std", cfg.policy.min_std)
-    for h in cfg.policy.get("hidden_sizes") or []:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-            raise ConfigError("policy.hidden_sizes", list(cfg.policy.hidden_sizes), "a list of integers ≥ 1")
-    target = cfg.train.get("target_return")
+    policy = OmegaConf.to_container(cfg.policy, resolve=True)
+    _check_policy(policy)
+    _check_spaces(s.env.id, policy)
+    _check_device(cfg.device)
+    if s.loss.name == "update_rule" and not is_plain_sgd(cfg):
+        raise ConfigError("optimizer", _optimizer_name(cfg),
+                          "sgd without momentum/weight_decay (loss=update_rule is the literal "
+                          "rule θ ← θ + α·Ψ·∇ln π, i.e. plain SGD with step size optimizer.lr)")
+    if s.loss.sequential and s.loss.name != "update_rule":
+        raise ConfigError("loss.sequential", True, f"false with loss={s.loss.name} (the book's per-step loop "
+                          "is a form of loss=update_rule)")
+    mode = s.train.async_agents
+    if mode not in ASYNC_AGENTS:
+        raise ConfigError("train.async_agents", mode, "auto, true, false")
+    if mode is True and not is_plain_sgd(cfg):
+        raise ConfigError("train.async_agents", True, f"auto or false with optimizer {_optimizer_name(cfg)} "
+                          "(agents can update at different times only when an update leaves the others "
+                          "untouched: plain SGD; Adam's moments and step count would move them)")
+
+
+def _check_env(env: EnvSettings) -> None:
+    try:
+        gym.spec(env.id)
+    except gym.error.Error:
+        close = difflib.get_close_matches(str(env.id), list(gym.registry), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (e.g. CartPole-v1, Pendulum-v1)"
+        raise ConfigError("env.id", env.id, "a registered gymnasium id" + hint) from None
+    _check_int("env.num_envs", env.num_envs, 1)
+    if env.max_episode_steps is not None:
+        _check_int("env.max_episode_steps", env.max_episode_steps, 1)
+    if env.vectorization not in VECTORIZATIONS:
+        raise ConfigError("env.vectorization", env.vectorization, ", ".join(VECTORIZATIONS))
+
+
+def _check_train(train: TrainSettings, env_id: str) -> None:
+    for key in ("max_env_steps", "max_episodes"):
+        if getattr(train, key) is not None:
+            _check_int(f"train.{key}", getattr(train, key), 1)
+    if train.max_env_steps is None and train.max_episodes is None:
+        raise ConfigError("train.max_env_steps", None, "a positive budget (or set train.max_episodes)")
+    _check_int("train.window", train.window, 1)
+    if train.checkpoint_every_s is not None:
+        _check_positive("train.checkpoint_every_s", train.checkpoint_every_s)
+    if train.checkpoint_every_updates is not None:
+        _check_int("train.checkpoint_every_updates", train.checkpoint_every_updates, 1)
+    target = train.target_return
     if target is not None:
         if isinstance(target, bool) or not isinstance(target, (int, float)):
             raise ConfigError("train.target_return", target, "a number or null")
@@ -127,19 +134,18 @@ def validate(cfg: DictConfig) -> None:
         if best is not None and target > best:
             raise ConfigError("train.target_return", target, f"≤ {best}, the best return {env_id} can give "
                               "(a target above it can never be reached)")
-    _check_spaces(cfg)
-    _check_device(cfg.device)
-    if cfg.loss.name == "update_rule" and not is_plain_sgd(cfg):
-        raise ConfigError("optimizer", _optimizer_name(cfg),
-                          "sgd without momentum/weight_decay (loss=update_rule is the literal "
-                          "rule θ ← θ + α·Ψ·∇ln π, i.e. plain SGD with step size optimizer.lr)")
-    mode = cfg.train.get("async_agents", "auto")
-    if mode not in ASYNC_AGENTS:
-        raise ConfigError("train.async_agents", mode, "auto, true, false")
-    if mode is True and not is_plain_sgd(cfg):
-        raise ConfigError("train.async_agents", True, f"auto or false with optimizer {_optimizer_name(cfg)} "
-                          "(agents can update at different times only when an update leaves the others "
-                          "untouched: plain SGD; Adam's moments and step count would move them)")
+
+
+def _check_policy(policy: dict[str, Any]) -> None:
+    min_prob = policy.get("min_prob")
+    if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, (int, float))
+                                 or not 0 <= min_prob < 0.5):
+        raise ConfigError("policy.min_prob", min_prob, "a number in [0, 1/n) for n actions (0 = no floor)")
+    if policy.get("min_std") is not None:
+        _check_positive("policy.min_std", policy["min_std"])
+    for h in policy.get("hidden_sizes") or []:
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError("policy.hidden_sizes", list(policy["hidden_sizes"]), "a list of integers ≥ 1")
 
 
 ASYNC_AGENTS = ("auto", True, False)
@@ -164,15 +170,15 @@ def _optimizer_name(cfg: DictConfig) -> str:
 
 def asynchronous_agents(cfg: DictConfig, envs: Any, num_agents: int) -> bool:
     """Resolve ``train.async_agents`` for these envs (``auto``: whenever it is possible and useful)."""
-    from .rollout import supports_partial_reset
+    from .envs import supports_partial_reset
 
-    mode = cfg.train.get("async_agents", "auto")
+    mode = cfg.train.async_agents
     partial = supports_partial_reset(envs)
     if mode == "auto":
         # Not with the book's per-step updates: there the update costs one sequential step
         # per transition of the longest episode in it, and agents updating together in
         # lockstep share those steps best (measured: 16 s vs 19 s for Fig. 13.1 × 300 episodes).
-        return num_agents > 1 and is_plain_sgd(cfg) and partial and not cfg.loss.get("sequential", False)
+        return num_agents > 1 and is_plain_sgd(cfg) and partial and not cfg.loss.sequential
     if mode and not partial:
         raise ConfigError("train.async_agents", True, f"auto or false for {type(envs).__name__} (its copies cannot "
                           "be reset one by one; env.vectorization=sync or async can)")
@@ -186,24 +192,24 @@ MAX_RETURN = {"CartPole-v1": 500.0, "CartPole-v0": 200.0, "Acrobot-v1": 0.0, "Pe
               "ShortCorridor-v0": -3.0}
 
 
-def _check_spaces(cfg: DictConfig) -> None:
+def _check_spaces(env_id: str, policy: dict[str, Any]) -> None:
     """Options that need a particular action space (e.g. ``policy=preferences``: Discrete only)."""
-    if (cfg.policy.get("kind") != "preferences" and not cfg.policy.get("state_dependent_std")
-            and not cfg.policy.get("min_prob")):
+    kind, min_prob, state_std = policy.get("kind"), policy.get("min_prob"), policy.get("state_dependent_std")
+    if kind != "preferences" and not state_std and not min_prob:
         return
-    env = gym.make(cfg.env.id)
+    env = gym.make(env_id)
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
     finally:
         env.close()
-    if cfg.policy.get("kind") == "preferences" and not discrete:
-        raise ConfigError("policy", "preferences", f"mlp for {cfg.env.id} (preferences needs Discrete actions, "
-                          f"{cfg.env.id}'s are continuous)")
-    if cfg.policy.get("min_prob") and not discrete:
-        raise ConfigError("policy.min_prob", cfg.policy.min_prob, f"0 for {cfg.env.id} (a floor on categorical "
+    if kind == "preferences" and not discrete:
+        raise ConfigError("policy", "preferences", f"mlp for {env_id} (preferences needs Discrete actions, "
+                          f"{env_id}'s are continuous)")
+    if min_prob and not discrete:
+        raise ConfigError("policy.min_prob", min_prob, f"0 for {env_id} (a floor on categorical "
                           "probabilities; its actions are continuous)")
-    if cfg.policy.get("state_dependent_std") and discrete:
-        raise ConfigError("policy.state_dependent_std", True, f"false for {cfg.env.id} (a Gaussian option; its "
+    if state_std and discrete:
+        raise ConfigError("policy.state_dependent_std", True, f"false for {env_id} (a Gaussian option; its "
                           "actions are Discrete)")
 
 
@@ -228,61 +234,3 @@ def _check_device(device: DictConfig) -> None:
     if device.accelerator == "mps" and not (torch.backends.mps.is_available()):
         raise ConfigError("device", device.name, "cpu, auto (Apple MPS is not available here)")
 
-
-# ---------------------------------------------------------------------------- builders
-def build_envs(cfg: DictConfig, num_envs: int | None = None) -> gym.vector.VectorEnv:
-    """The run's vector env (``env`` group)."""
-    kwargs = {} if cfg.env.get("kwargs") is None else OmegaConf.to_container(cfg.env.kwargs, resolve=True)
-    return make_vec_env(cfg.env.id, num_envs or cfg.env.num_envs, cfg.env.get("max_episode_steps"),
-                        cfg.env.get("vectorization", "sync"), **kwargs)
-
-
-def agent_seeds(cfg: DictConfig) -> list[int]:
-    """The seeds of the run's agents: ``seed … seed + train.num_seeds − 1``."""
-    return [int(cfg.seed) + a for a in range(int(cfg.train.get("num_seeds", 1) or 1))]
-
-
-def agent_generators(seeds: list[int]) -> list[torch.Generator]:
-    """One torch generator per agent: it initialises that agent's networks, then samples its actions."""
-    return [torch.Generator().manual_seed(s) for s in seeds]
-
-
-def env_seeds(seeds: list[int], envs_per_agent: int) -> list[int]:
-    """Seed of every env copy: agent seed ``k``'s copy ``i`` gets ``k·10⁴ + i`` (distinct across agents)."""
-    return [k * 10_000 + i for k in seeds for i in range(envs_per_agent)]
-
-
-def build_policy(cfg: DictConfig, observation_space: gym.Space, action_space: gym.Space,
-                 generators: list[torch.Generator] | None = None) -> Policy:
-    """The policy (``policy`` group) for these spaces, one slice per generator (agent)."""
-    try:
-        return instantiate(cfg.policy, observation_space=observation_space, action_space=action_space,
-                           generators=generators or [None], _convert_="all")
-    except Exception as exc:  # hydra wraps the ValueError from make_policy
-        cause = exc.__cause__ or exc
-        if isinstance(cause, ValueError):
-            key, _, rest = str(cause).partition("=")
-            value, _, allowed = rest.partition("; allowed: ")
-            raise ConfigError(key, value, allowed or str(cause)) from None
-        raise
-
-
-def build_value_fn(cfg: DictConfig, observation_space: gym.Space,
-                   generators: list[torch.Generator] | None = None) -> torch.nn.Module:
-    """v̂(s, w): an MLP with the policy's hidden sizes (or ``algo.value_hidden_sizes``)."""
-    hidden = cfg.algo.get("value_hidden_sizes")
-    if hidden is None:
-        hidden = cfg.policy.get("hidden_sizes") or (64, 64)
-    obs_dim = int(torch.tensor(observation_space.shape).prod())
-    value_fn = mlp(obs_dim, 1, list(hidden), cfg.policy.get("activation", "tanh"), generators or [None],
-                   output_bias=bool(cfg.algo.get("value_bias", True)))
-    if cfg.algo.get("value_init") is not None:  # e.g. w = 0 as in the book's experiments
-        with torch.no_grad():
-            for p in value_fn.parameters():
-                p.fill_(float(cfg.algo.value_init))
-    return value_fn
-
-
-def build_optimizer(cfg: DictConfig, lr: float | None = None) -> functools.partial:
-    """The ``optimizer`` group as a partial ``torch.optim`` constructor (lr overridable)."""
-    return instantiate(cfg.optimizer, **({"lr": lr} if lr is not None else {}))

@@ -35,7 +35,8 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
     import gymnasium as gym
     import torch
 
-    from .config import build_policy
+    from .builders import build_policy
+    from .settings import EnvSettings, section
     from .envs import make_env
 
     os.environ.setdefault("MUJOCO_GL", "egl")
@@ -44,16 +45,16 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
     if "rlab" not in state:
         raise ConfigError("ckpt", ckpt, "a checkpoint written by rlab-train (this one has no run config)")
     conf = OmegaConf.create(state["rlab"]["config"])
-    kwargs = OmegaConf.to_container(conf.env.get("kwargs") or OmegaConf.create({}), resolve=True)
-    env = make_env(conf.env.id, conf.env.get("max_episode_steps"),
-                   render_mode="rgb_array" if video_dir else None, **kwargs)
+    env_s = section(conf, "env", EnvSettings)
+    env = make_env(env_s.id, env_s.max_episode_steps, render_mode="rgb_array" if video_dir else None,
+                   **(env_s.kwargs or {}))
     if video_dir is not None:
         env = gym.wrappers.RecordVideo(env, str(video_dir), name_prefix="eval",
                                        episode_trigger=lambda i: i < video_episodes, disable_logger=True)
-    num_seeds = int(conf.train.get("num_seeds", 1) or 1)
+    num_seeds = int(conf.train.num_seeds)
     if not 0 <= agent < num_seeds:
         raise ConfigError("agent", agent, f"an integer in [0, {num_seeds - 1}] (this checkpoint has {num_seeds} agents)")
-    policy = build_policy(conf, env.observation_space, env.action_space, [None] * num_seeds)
+    policy = build_policy(conf.policy, env.observation_space, env.action_space, [None] * num_seeds)
     policy.load_state_dict({k[len("policy."):]: v for k, v in state["state_dict"].items()
                             if k.startswith("policy.")})
     policy.eval()

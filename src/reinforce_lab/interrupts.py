@@ -1,8 +1,8 @@
 """SIGINT/SIGTERM become a clean stop: finish the current update, checkpoint, close W&B.
 
 A cluster scheduler sends SIGTERM before it kills a job; Ctrl-C sends SIGINT. Either sets a
-flag that the :class:`GracefulStop` callback turns into ``trainer.should_stop`` after the
-update in progress, so the run ends through the normal path: ``checkpoints/last.ckpt``,
+flag that the agent ledger reads after the update in progress (it decides every stop), and
+the module ends the fit so the run ends through the normal path: ``checkpoints/last.ckpt``,
 ``summary.json`` with ``status: interrupted``, the W&B run finished. A second signal
 interrupts at once (Python's default behaviour).
 """
@@ -55,8 +55,3 @@ class GracefulStop(pl.Callback):
                 signal.signal(sig, self._handle)
             except ValueError:
                 pass
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
-        if self.requested:
-            trainer.should_stop = True

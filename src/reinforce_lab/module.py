@@ -1,7 +1,8 @@
 """The Lightning module that trains every REINFORCE variant.
 
 One ``training_step`` = collect ``episodes_per_update`` whole episodes per agent with the
-current policy, then one :class:`~reinforce_lab.update.PolicyGradient` update. Optimisation
+current policy, then one update: the loss terms of :mod:`reinforce_lab.objectives` summed,
+backpropagated and stepped, or the book's rule of :mod:`reinforce_lab.book_rule`. Optimisation
 is manual because ``loss=update_rule`` changes the parameters without any loss, and the
 sequential rule updates many times per batch; Lightning still owns the loop, devices,
 precision, loggers, callbacks and checkpoints.
@@ -10,21 +11,28 @@ With ``train.num_seeds = S`` the module holds S independent agents (every parame
 leading agent dimension, see :mod:`reinforce_lab.policies`). An agent that has used its
 budget (or reached the target) stops collecting episodes and its parameters are frozen,
 so each agent's record is what a separate run with its seed would have written.
+
+Per-agent state (counters, return windows, stop decisions, the rollout's rounds and RNG
+states) is owned by the :class:`~reinforce_lab.ledger.AgentLedger`: the module feeds it after
+every update, applies its decisions (freezing stopped agents, ending the fit) and saves and
+restores it as one unit in the checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
+from .ledger import AgentLedger, UpdateRecord
+from .numerics import NonFiniteError, parameters_finite
+from .objectives import descend
 from .policies import Policy
-from .rollout import EpisodeCollector
-from .update import NonFiniteError, PolicyGradient, parameters_finite
+from .rollout import EpisodeBatch, EpisodeCollector
+from .update import Update
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -43,40 +51,33 @@ class ReinforceModule(pl.LightningModule):
     Args:
         policy: π(a|s, θ) for S agents.
         collector: gathers whole episodes from the vector env (S&B §13.3 needs complete episodes).
+        update: the loss (and, for ``loss=update_rule``, the rule) of
+            :func:`~reinforce_lab.update.build_update`, over ``policy`` and ``value_fn``.
+        ledger: the agents' training state (counters, windows, stop decisions, rollout state).
         optimizer: partial ``torch.optim`` constructor for θ (its ``lr`` is α_θ).
         value_fn: v̂(s, w) for ``baseline``/``td`` advantages.
         value_optimizer: partial constructor for w (its ``lr`` is α_w).
-        update: keyword arguments of :class:`~reinforce_lab.update.PolicyGradient`.
         run_config: the resolved run configuration, stored in every checkpoint so that
             ``rlab-eval`` can rebuild env and policy from the checkpoint alone.
     """
 
-    def __init__(self, policy: Policy, collector: EpisodeCollector, optimizer: OptimizerFactory,
-                 value_fn: nn.Module | None = None, value_optimizer: OptimizerFactory | None = None,
-                 update: dict[str, Any] | None = None, run_config: dict[str, Any] | None = None) -> None:
+    def __init__(self, policy: Policy, collector: EpisodeCollector, update: Update, ledger: AgentLedger,
+                 optimizer: OptimizerFactory, value_fn: nn.Module | None = None,
+                 value_optimizer: OptimizerFactory | None = None, run_config: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.policy = policy
         self.value_fn = value_fn
         self.collector = collector
         self._optimizer, self._value_optimizer = optimizer, value_optimizer
-        self.algo = PolicyGradient(policy, value_fn, **(update or {}))
+        self.objective = update  # loss terms (+ the book's rule)
         self.run_config = run_config or {}
         self.num_seeds = collector.num_seeds
-        self.agent_env_steps = [0] * self.num_seeds
-        self.agent_episodes = [0] * self.num_seeds
+        self.ledger = ledger
+        self.wandb_id: str | None = None  # the W&B run this training writes to (kept for resumes)
         self._frozen: dict[str, torch.Tensor] = {}
 
-    # Totals over agents (a plain run has one agent).
-    @property
-    def env_steps(self) -> int:
-        return sum(self.agent_env_steps)
-
-    @property
-    def episodes(self) -> int:
-        return sum(self.agent_episodes)
-
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         optimizers = [self._optimizer(self.policy.parameters())]
         if self.value_fn is not None:
             factory = self._value_optimizer or self._optimizer
@@ -85,13 +86,6 @@ class ReinforceModule(pl.LightningModule):
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_Ticks(), batch_size=None)
-
-    def stop_agent(self, agent: int) -> None:
-        """Freeze agent ``agent``: no more episodes, parameters kept as they are now."""
-        if not self.collector.active[agent]:
-            return
-        self.collector.active[agent] = False
-        self._snapshot()
 
     def _snapshot(self) -> None:
         self._frozen_mask = ~torch.as_tensor(self.collector.active)
@@ -128,46 +122,46 @@ class ReinforceModule(pl.LightningModule):
             before = {name: p.detach().clone() for name, p in self.named_parameters()} if idle.any() else None
         metrics = {}
         if idle is None or not idle.all():
-            metrics = self.algo.step(batch.to(self.device, dtype), optimizers[0],  # rewards → policy dtype
-                                     optimizers[1] if len(optimizers) > 1 else None,
-                                     backward=self.manual_backward)
+            metrics = self._optimise(batch.to(self.device, dtype), optimizers)  # rewards → policy dtype
         if idle is not None and before is not None:
             self._copy_back(idle, before)
         self._restore_frozen()
         if not parameters_finite(self):
             raise NonFiniteError("non-finite parameters after the update; the last checkpoint is kept. "
                                  "hint: lower optimizer.lr or keep algo.normalize_returns=true")
+        record = self._record(batch, metrics)
+        if self.ledger.decide() and self.num_seeds > 1:
+            self._snapshot()  # the ledger stopped agents: keep their parameters as they are now
+        if self.ledger.should_stop:
+            self.trainer.should_stop = True
+        return {"record": record}
+
+    def _optimise(self, batch: EpisodeBatch, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        """One update from ``batch``; returns the metrics to log (the same keys for every loss form).
+
+        ``loss=update_rule`` changes θ (and w) in place without a loss (:mod:`reinforce_lab.book_rule`);
+        every other form sums the loss terms, backpropagates and steps θ's and w's optimisers.
+        """
+        if self.objective.rule is not None:
+            return self.objective.rule(batch)
+        loss = self.objective.loss
+        return descend(loss(batch), loss.parameters(), optimizers, backward=self.manual_backward)
+
+    def _record(self, batch: Any, metrics: dict[str, float]) -> UpdateRecord:
+        """Hand the batch's finished episodes to the ledger (an agent that has stopped has none)."""
         returns, lengths = batch.episode_returns.tolist(), batch.lengths.tolist()
-        agents = []
-        for a in range(self.num_seeds):
-            n = int((batch.lengths[a] > 0).sum()) if self.num_seeds > 1 else batch.num_episodes
-            ends = (self.agent_env_steps[a] + np.cumsum(lengths[a][:n])).tolist()
-            agents.append({"returns": returns[a][:n], "lengths": lengths[a][:n], "env_steps": ends,
-                           "first_episode": self.agent_episodes[a] + 1})
-            self.agent_env_steps[a] += int(sum(lengths[a][:n]))
-            self.agent_episodes[a] += n
-        return {"metrics": metrics, "agents": agents}
+        counts = [int((batch.lengths[a] > 0).sum()) if self.num_seeds > 1 else batch.num_episodes
+                  for a in range(self.num_seeds)]
+        agents = self.ledger.record([r[:n] for r, n in zip(returns, counts)], [x[:n] for x, n in zip(lengths, counts)])
+        return UpdateRecord(metrics, agents, self.ledger.env_step)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Everything a resumed run needs to continue exactly where this one is: counters, the
-        # collector's round (env seeds derive from it) and every agent's RNG state.
-        # With asynchronous agents a checkpoint holds every agent as of the start of its round
+        # Everything a resumed run needs, as one unit: the ledger (with the rollout's rounds and
+        # RNG states). With asynchronous agents it holds every agent as of the start of its round
         # in flight (those episodes are run again, identically, after a resume).
-        checkpoint["rlab"] = {"config": self.run_config, "env_steps": self.env_steps, "episodes": self.episodes,
-                              "agent_env_steps": self.agent_env_steps, "agent_episodes": self.agent_episodes,
-                              "active": self.collector.active.tolist(), "rounds": self.collector.rounds,
-                              "agent_rounds": self.collector.agent_rounds.tolist(),
-                              "generator_states": self.collector.generator_states(),
-                              "wandb_id": getattr(self, "wandb_id", None)}
+        checkpoint["rlab"] = {"config": self.run_config, "wandb_id": self.wandb_id,
+                              "env_steps": self.ledger.total_env_steps,  # for readers such as rlab-eval
+                              "ledger": self.ledger.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("rlab", {})
-        self.agent_env_steps = list(state.get("agent_env_steps", [state.get("env_steps", 0)]))
-        self.agent_episodes = list(state.get("agent_episodes", [state.get("episodes", 0)]))
-        self.collector.rounds = int(state.get("rounds", 0))
-        self.collector.agent_rounds[:] = np.asarray(state.get("agent_rounds", self.collector.rounds), dtype=np.int64)
-        self.collector.restart()
-        if "active" in state:
-            self.collector.active[:] = np.asarray(state["active"], dtype=bool)
-        for g, g_state in zip(self.collector.generators or [], state.get("generator_states", [])):
-            g.set_state(g_state)
+        self.ledger.load_state_dict(checkpoint["rlab"]["ledger"])

@@ -26,74 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from .networks import Generators, mlp
+from .probability_floor import check_min_prob, floor_probs
+from .tricks import module_call
+
 if TYPE_CHECKING:
     from .streams import AgentStreams
-
-_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
-Generators = Sequence[torch.Generator | None]
-
-
-def _uniform(shape: tuple[int, ...], bound: float, generators: Generators) -> Tensor:
-    """``U(−bound, bound)`` with slice ``s`` drawn from ``generators[s]`` (None: torch's global RNG)."""
-    return torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in generators])
-
-
-class SeedLinear(nn.Module):
-    """``S`` independent linear layers applied to ``[S, ..., in]`` with one batched matmul.
-
-    Initialised per seed like ``nn.Linear`` (U(±1/√in) for weight and bias), each seed from
-    its own generator, so agent ``s`` of a batch starts where a run with that seed would.
-    """
-
-    def __init__(self, in_features: int, out_features: int, generators: Generators, bias: bool = True) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        self.weight = nn.Parameter(_uniform((in_features, out_features), bound, generators))  # [S, in, out]
-        if bias:
-            self.bias = nn.Parameter(_uniform((out_features,), bound, generators))  # [S, out]
-        else:  # a linear function of the features only, e.g. v̂(s, w) = wᵀx(s) as in S&B §13.4
-            self.register_buffer("bias", torch.zeros(len(generators), out_features), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        s, middle = x.shape[0], x.shape[1:-1]
-        flat = x.reshape(s, -1, x.shape[-1])  # [S, N, in]
-        if self.weight.shape[-1] == 1:
-            # A single output (value heads, 1-d actions): batched matmul picks a matrix-vector
-            # kernel whose rounding depends on S, which would make agent k of a batch differ
-            # in the last bit from a run of its own. Multiply-and-sum rounds the same for any S.
-            out = (flat * self.weight[..., 0].unsqueeze(1)).sum(-1, keepdim=True) + self.bias.unsqueeze(1)
-        else:
-            out = torch.baddbmm(self.bias.unsqueeze(1), flat, self.weight)  # [S, N, out]
-        return out.reshape(s, *middle, out.shape[-1])
-
-
-def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str = "tanh",
-        generators: Generators = (None,), output_bias: bool = True) -> nn.Sequential:
-    """A multilayer perceptron ``in → hidden... → out`` per seed (no activation on the output).
-
-    With no hidden layers and ``output_bias=False`` it is the linear function ``wᵀx``.
-    """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation={activation!r}; allowed: {', '.join(_ACTIVATIONS)}")
-    layers: list[nn.Module] = []
-    last = in_dim
-    for h in hidden_sizes:
-        layers += [SeedLinear(last, int(h), generators), _ACTIVATIONS[activation]()]
-        last = int(h)
-    layers.append(SeedLinear(last, out_dim, generators, bias=output_bias))
-    return nn.Sequential(*layers)
-
-
-def _forward(net: nn.Sequential, x: Tensor) -> Tensor:
-    """``net(x)`` without ``nn.Module.__call__``'s hook machinery (no hooks are used here).
-
-    The policy runs once per env step; on a 3-layer MLP the per-module call overhead is
-    about a fifth of the forward pass (profiled on CartPole).
-    """
-    for layer in net:
-        x = layer.forward(x)
-    return x
-
 
 def _per_seed(x: Tensor, like: Tensor) -> Tensor:
     """Broadcast a per-seed ``[S, k]`` tensor to ``like``'s shape ``[S, ..., k]``."""
@@ -144,33 +82,6 @@ class Policy(nn.Module):
         raise NotImplementedError
 
 
-def floor_probs(logits: Tensor, min_prob: float) -> Tensor:
-    """Logits of the softmax policy with every probability floored at ``min_prob``.
-
-    Probabilities below ``min_prob`` are raised to it and the others scaled down to keep
-    the sum at 1; with two actions this is exactly the clip in the widely used
-    reproduction code of S&B Fig. 13.1 (ShangtongZhang/reinforcement-learning-an-introduction,
-    ``chapter13/short_corridor.py``: ``π = (ε, 1 − ε)`` whenever ``min π < ε``), which
-    keeps the short-corridor policy from becoming deterministic (and its episodes endless).
-    It is *not* part of the book's algorithm.
-
-    The floor is applied as a constant shift of the logits, ``h + (ln π_ε − ln π)``, held
-    out of the graph, so the softmax of the result is π_ε and the score function is
-    ``∇ ln π_ε(a) = x(a) − Σ_b π_ε(b) x(b)`` — again exactly that code's gradient.
-    """
-    log_p = torch.log_softmax(logits, dim=-1)
-    with torch.no_grad():
-        p = log_p.exp()
-        low = p < min_prob
-        if not low.any():
-            return logits
-        n_low = low.sum(-1, keepdim=True).to(p.dtype)
-        rest = (p * ~low).sum(-1, keepdim=True)
-        floored = torch.where(low, torch.full_like(p, min_prob), p * (1 - n_low * min_prob) / rest)
-        shift = floored.log() - log_p
-    return logits + shift
-
-
 class CategoricalPolicy(Policy):
     """Softmax in action preferences ``h(s, a, θ)`` from an MLP (S&B §13.1, eq. 13.2).
 
@@ -183,11 +94,11 @@ class CategoricalPolicy(Policy):
                  activation: str = "tanh", generators: Generators = (None,), min_prob: float = 0.0) -> None:
         super().__init__()
         self.num_seeds = len(generators)
-        self.min_prob = _check_min_prob(min_prob, n_actions)
+        self.min_prob = check_min_prob(min_prob, n_actions)
         self.net = mlp(obs_dim, n_actions, hidden_sizes, activation, generators)
 
     def logits(self, obs: Tensor) -> Tensor:
-        return self._floor(_forward(self.net, obs))
+        return self._floor(module_call.forward(self.net, obs))
 
     def _floor(self, logits: Tensor) -> Tensor:
         return floor_probs(logits, self.min_prob) if self.min_prob > 0 else logits
@@ -236,7 +147,7 @@ class PreferencePolicy(CategoricalPolicy):
                  generators: Generators = (None,), min_prob: float = 0.0) -> None:
         nn.Module.__init__(self)
         self.num_seeds = len(generators)
-        self.min_prob = _check_min_prob(min_prob, n_actions)
+        self.min_prob = check_min_prob(min_prob, n_actions)
         if init_probs is None:
             theta = torch.zeros(n_actions)
         else:
@@ -261,13 +172,6 @@ class PreferencePolicy(CategoricalPolicy):
         """
         probs = torch.softmax(self.logits(obs), dim=-1)  # [S, n_actions]
         return [F.one_hot(actions.long(), probs.shape[-1]).to(probs.dtype) - probs]
-
-
-def _check_min_prob(min_prob: float, n_actions: int) -> float:
-    min_prob = float(min_prob)
-    if not 0.0 <= min_prob < 1.0 / n_actions:
-        raise ValueError(f"policy.min_prob={min_prob}; allowed: a number in [0, 1/{n_actions}) for {n_actions} actions")
-    return min_prob
 
 
 class GaussianPolicy(Policy):
@@ -300,7 +204,7 @@ class GaussianPolicy(Policy):
             self.log_std = nn.Parameter(torch.full((self.num_seeds, act_dim), float(log_std_init)))  # [S, act_dim]
 
     def mean_std(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        out = _forward(self.net, obs)
+        out = module_call.forward(self.net, obs)
         if self.state_dependent_std:
             mean, log_std = out[..., : self.act_dim], out[..., self.act_dim:]
         else:

@@ -4,17 +4,16 @@ Secrets are (a) config values under keys that name a secret (``*api_key*``, ``*t
 ``*secret*``, ``*password*``) and (b) the values of secret environment variables
 (``WANDB_API_KEY`` and any ``*_API_KEY``/``*_TOKEN``/``*_SECRET``/``*_PASSWORD``). They are
 replaced by ``***`` in the config given to W&B and to checkpoints, in ``summary.json``,
-in the command line W&B records, and in Hydra's ``.hydra/*.yaml``.
+in the command line W&B records (:mod:`reinforce_lab.tricks.argv_redaction`), and in
+Hydra's ``.hydra/*.yaml``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"(api_?key|token|secret|password|passwd)", re.IGNORECASE)
@@ -70,12 +69,8 @@ def scrub_files(folder: Path, secrets: list[str], pattern: str = "*.yaml") -> No
             path.write_text(clean)
 
 
-@contextlib.contextmanager
-def redacted_argv(secrets: list[str]) -> Iterator[None]:
-    """W&B records ``sys.argv`` in its run metadata: mask secrets there while it starts."""
-    original = sys.argv[:]
-    sys.argv[:] = [redact(a, secrets) for a in original]
-    try:
-        yield
-    finally:
-        sys.argv[:] = original
+def redacted_config(raw: dict[str, Any], hydra_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """The resolved config with its secrets masked, and the secrets; masks them in ``hydra_dir`` too."""
+    secrets = secret_values(raw)
+    scrub_files(hydra_dir, secrets)
+    return redact(raw, secrets), secrets

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import stats
-from .runs import (COLUMNS, CURVE_POINTS, DEFAULT_WINDOW, ReportError, Run, _get, _overrides_text,  # noqa: F401
+from .runs import (COLUMNS, CURVE_POINTS, DEFAULT_WINDOW, ReportError, Run, config_value, overrides_text,  # noqa: F401
                    group_runs, load_runs)
 
 def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: float | None = None,
@@ -68,7 +68,7 @@ def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: floa
             "target_return": known.pop() if len(known) == 1 else math.nan,
             "auc": float(np.mean(aucs)) if aucs else math.nan,
             "n_failed": len(runs) - len(ok),
-            "overrides": _overrides_text(runs[0]),
+            "overrides": overrides_text(runs[0]),
         })
     return rows
 
@@ -77,7 +77,7 @@ def resolve_window(groups: dict[str, list[Run]], window: int | None) -> int:
     """``window`` if given, else the runs' common ``train.window``, else 100."""
     if window is not None:
         return int(window)
-    found = {_get(r.config, "train.window") for runs in groups.values() for r in runs}
+    found = {config_value(r.config, "train.window") for runs in groups.values() for r in runs}
     return int(found.pop()) if len(found) == 1 and isinstance(next(iter(found), None), int) else DEFAULT_WINDOW
 
 
@@ -239,7 +239,7 @@ def render_markdown(rows: list[dict[str, Any]], groups: dict[str, list[Run]], co
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
     lines += ["", "## Learning curves", "", "![learning curves](curves.png)", "", "## Groups", ""]
     for name, members in groups.items():
-        lines.append(f"- **{name}**: overrides `{_overrides_text(members[0]) or '(none)'}`; runs: "
+        lines.append(f"- **{name}**: overrides `{overrides_text(members[0]) or '(none)'}`; runs: "
                      + ", ".join(f"`{r.label}`" for r in members))
     left_out = [r for r in runs if not r.ok]
     lines += ["", "## Failed runs (left out of the statistics)", ""]

@@ -17,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import yaml
 
+from .run_summary import SUMMARY_FILE, read_summary_fields
+
 CURVE_POINTS = 200
 DEFAULT_WINDOW = 100
 OK_STATUSES = ("finished", "unknown")  # "unknown": episodes.csv without summary.json
@@ -62,7 +64,7 @@ class Run:
 
     @property
     def target(self) -> float | None:
-        t = self.summary.get("target_return", _get(self.config, "train.target_return"))
+        t = self.summary.get("target_return", config_value(self.config, "train.target_return"))
         return float(t) if isinstance(t, (int, float)) else None
 
     def final_return(self, window: int) -> float:
@@ -113,21 +115,21 @@ def _natural_key(path: Path) -> list[Any]:
 
 def _load_folder(folder: Path, label: str) -> list[Run]:
     base: dict[str, Any] = dict(path=folder, label=label, status="unknown")
-    if (folder / "summary.json").is_file():
+    if (folder / SUMMARY_FILE).is_file():
         try:
-            summary = json.loads((folder / "summary.json").read_text())
+            summary = read_summary_fields(folder)  # summary.json's keys (RunSummary), as far as present
             base.update(summary=summary, status=str(summary.get("status", "unknown")), error=summary.get("error"))
         except (OSError, ValueError) as exc:
             base.update(status="unreadable", error=f"summary.json: {exc}")
     base["overrides"] = _read_yaml(folder / ".hydra" / "overrides.yaml")
     base["config"] = _read_yaml(folder / ".hydra" / "config.yaml")
-    base["choices"] = _get(_read_yaml(folder / ".hydra" / "hydra.yaml"), "hydra.runtime.choices") or {}
+    base["choices"] = config_value(_read_yaml(folder / ".hydra" / "hydra.yaml"), "hydra.runtime.choices") or {}
     try:
         table = _read_episodes(folder / "episodes.csv")
     except (OSError, ValueError, KeyError) as exc:
         return [Run(**{**base, "status": "unreadable", "error": f"episodes.csv: {exc}"})]
     if table is None or "seed" not in table:
-        run = Run(**base, seed=base["summary"].get("seed"))
+        run = Run(**base, seed=base.get("summary", {}).get("seed"))
         if table is not None:
             run.episode, run.env_step, run.returns = (table[c].to_numpy(float)
                                                       for c in ("episode", "env_step", "return"))
@@ -163,7 +165,7 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
-def _get(tree: Any, dotted: str) -> Any:
+def config_value(tree: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(tree, dict) or part not in tree:
             return None
@@ -213,7 +215,7 @@ def _group_key(run: Run) -> tuple[str, ...]:
     return tuple(sorted(f"{k}={v}" for k, v in pairs if not _ignored(k)))
 
 
-def _overrides_text(run: Run) -> str:
+def overrides_text(run: Run) -> str:
     """The group's defining overrides as typed (empty when grouped by config or summary)."""
     return " ".join(_group_key(run)) if run.overrides is not None else ""
 
@@ -236,7 +238,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _default_value(run: Run, key: str) -> str:
-    value = run.choices.get(key, _get(run.config, key))
+    value = run.choices.get(key, config_value(run.config, key))
     return "default" if value is None or isinstance(value, (dict, list)) else str(value)
 
 

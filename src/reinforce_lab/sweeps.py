@@ -8,17 +8,15 @@
   optimisation direction (−inf when maximising), which Optuna records like any other result,
   so one bad trial never stops the study.
 * :class:`SweepSummary` is a Hydra callback (``hydra.callbacks`` in ``conf/train.yaml``): at the
-  end of a multirun it prints one line per failed job and records them in :data:`FAILED`, which
-  ``rlab-train`` turns into exit code 1 once every job has run.
+  end of a multirun it prints one line per failed job and, if any failed, ends ``rlab-train``
+  with exit code 1 (once every job has run).
 
 Importing :mod:`reinforce_lab` registers the resolver (see ``__init__.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,14 +25,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from .run_summary import read_summary
+
 GROUP_RESOLVER = "rlab.group"
 MAX_GROUP_LEN = 128  # W&B's limit on a group name
 SWEEP_ROOT = "multirun"
 CLOCK_SLACK_S = 60  # jobs on other machines (SLURM) may have clocks a little behind this one's
-
-FAILED: list[str] = []
-"""``"<job folder>: <error>"`` for each failed job of the last multirun in this process."""
-
 
 def register_resolvers() -> None:
     """Register ``${rlab.group:}`` with OmegaConf (idempotent)."""
@@ -110,19 +106,19 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.started = time.time()
-        FAILED.clear()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         jobs = job_statuses(sweep_dir, since=self.started - CLOCK_SLACK_S)
-        failed = {job: err for job, (status, err) in jobs.items() if status != "finished"}
-        FAILED[:] = [f"{job}: {err}" for job, err in failed.items()]
+        failed = [f"{job}: {err}" for job, (status, err) in jobs.items() if status != "finished"]
         ok = len(jobs) - len(failed)
         print(f"[rlab] sweep done: {ok} of {len(jobs)} jobs finished in {sweep_dir}"
               + (f"; {len(failed)} failed:" if failed else f"  (aggregate: rlab-report {sweep_dir})"),
               file=sys.stderr if failed else sys.stdout, flush=True)
-        for line in FAILED:
+        for line in failed:
             print(f"[rlab]   {line}", file=sys.stderr, flush=True)
+        if failed:
+            raise SystemExit(1)  # Hydra calls this after the last job: the sweep's exit status
 
 
 def job_statuses(sweep_dir: Path, since: float = 0.0) -> dict[Path, tuple[str, str]]:
@@ -137,8 +133,8 @@ def job_statuses(sweep_dir: Path, since: float = 0.0) -> dict[Path, tuple[str, s
         try:
             if (hydra_dir / "overrides.yaml").stat().st_mtime < since:
                 continue  # left over from an earlier sweep into the same folder
-            summary = json.loads((job / "summary.json").read_text())
-            out[job] = (str(summary.get("status", "unknown")), str(summary.get("error") or ""))
+            summary = read_summary(job)
+            out[job] = (summary.status, summary.error or "")
         except FileNotFoundError as exc:
             if Path(str(exc.filename)).name != "summary.json":
                 continue  # not a job folder after all
@@ -156,48 +152,27 @@ def _natural_key(path: Path) -> list[Any]:
 
 def job_failed(cfg: DictConfig, run_dir: Path, error: str, exc: BaseException | None = None) -> float:
     """Record a failed sweep job in its folder, print one line, return the sweeper's failure value."""
-    from . import logging as rlog
+    from .run_summary import SUMMARY_FILE, RunSummary
+    from .wandb_run import record_failed_job
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if exc is not None:
         import traceback
 
         (run_dir / "traceback.txt").write_text("".join(traceback.format_exception(exc)))
-    if not (run_dir / rlog.SUMMARY_FILE).is_file():  # run() writes it once training has started
-        summary: dict[str, Any] = {
-            "status": "failed", "error": error, "final_return": None, "final_window": 0, "episodes": 0,
-            "env_steps": 0, "wall_s": 0.0, "env_steps_per_s": 0.0, "solved_at_episode": None,
-            "seed": OmegaConf.select(cfg, "seed", default=None), "run_dir": str(run_dir), "wandb_run_dir": None}
-        summary["wandb_run_dir"] = failed_wandb_run(cfg, run_dir, summary)
-        rlog.write_summary(run_dir, summary)
+    if not (run_dir / SUMMARY_FILE).is_file():  # run() writes it once training has started
+        summary = RunSummary.failed(run_dir, error, OmegaConf.select(cfg, "seed", default=None))
+        if "Wandb" in str(OmegaConf.select(cfg, "logger._target_", default="")):
+            config = _container(cfg)
+            summary.wandb_run_dir = record_failed_job(config["logger"], config, run_dir, summary)
+        summary.write(run_dir)
     more = "; traceback in traceback.txt" if exc is not None else ""
     print(f"[rlab] job failed ({run_dir}): {error}{more}", file=sys.stderr, flush=True)
     return failure_value()
 
 
-def failed_wandb_run(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> str | None:
-    """A finished (exit code 1) W&B run for a job that failed before training, so the sweep's
-    W&B group shows it; ``None`` when W&B is not the logger or cannot start."""
-    from . import logging as rlog
-
-    if "Wandb" not in str(cfg.logger.get("_target_", "")):
-        return None
+def _container(cfg: DictConfig) -> dict[str, Any]:
     try:
-        import wandb
-
-        try:
-            config = OmegaConf.to_container(cfg, resolve=True)
-        except Exception:  # noqa: BLE001 - the failure may be an unresolvable value itself
-            config = OmegaConf.to_container(cfg, resolve=False)
-        lg = config["logger"]
-        mode = rlog.wandb_mode(lg.get("mode"))
-        os.environ.setdefault("WANDB_SILENT", "true")
-        wandb_run = wandb.init(project=lg.get("project"), entity=lg.get("entity"), group=lg.get("group"),
-                               job_type=lg.get("job_type"), name=lg.get("name"), tags=lg.get("tags"),
-                               dir=str(run_dir), mode=mode, config=config)
-        wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
-        wandb_run.finish(exit_code=1)
-        return str(rlog.wandb_run_dir(wandb_run))
-    except Exception as exc:  # noqa: BLE001 - the job has failed already; its summary.json must still land
-        print(f"[rlab] warning: no W&B run for the failed job: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - the failure may be an unresolvable value itself
+        return OmegaConf.to_container(cfg, resolve=False)

@@ -9,202 +9,97 @@ Examples::
 
 from __future__ import annotations
 
-import logging as _pylogging
 import os
-import subprocess
 import sys
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from . import run_summary  # noqa: F401 - imported first: its clock is the fallback for process_wall_s
 from . import sweeps
 from .checkpointing import CheckpointError
 from .config import ConfigError, check_group_choices, validate
+from .numerics import NonFiniteError
 from .preflight import precheck, resume_argv
-from .update import NonFiniteError
-
-_T0 = time.perf_counter()
+from .settings import RunSettings, run_settings
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train as ``cfg`` says, writing everything into ``run_dir``; returns the summary.
+    """Train as ``cfg`` says, writing everything into ``run_dir``; returns ``summary.json``'s contents.
 
-    The W&B run is finished and ``summary.json`` written even when training fails.
+    The composition root: builds every object from the config, then hands them to a
+    :class:`~reinforce_lab.session.TrainingSession`, which writes the records (checkpoint,
+    ``summary.json``, the finished W&B run) even when training fails.
     """
     import pytorch_lightning as pl
     import torch
+    from hydra.utils import instantiate
 
-    from . import logging as rlog
-    from .callbacks import EpisodeRecorder, Progress, TrainingBudget
-    from .checkpointing import PeriodicCheckpoint, read_checkpoint, save_atomic, truncate_episodes
+    from .builders import build_optimizer
+    from .checkpointing import checkpoint_path, read_checkpoint
     from .interrupts import GracefulStop
-    from .redaction import redact, redacted_argv, scrub_files, secret_values
-    from .update import parameters_finite
-    from .config import (agent_generators, agent_seeds, asynchronous_agents, build_envs, build_optimizer,
-                         build_policy, build_value_fn, env_seeds)
+    from .ledger import AgentLedger, Budget
     from .module import ReinforceModule
-    from .rollout import EpisodeCollector
+    from .redaction import redacted_config
+    from .run_logger import RunLogger
+    from .session import TrainingSession, quiet_lightning
+    from .update import build_update
 
-    _quiet_lightning()
+    s = run_settings(cfg)
     graceful = GracefulStop()
     graceful.install()  # from the start: a SIGTERM during set-up also ends in a clean stop
+    quiet_lightning()
     run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(int(cfg.train.torch_threads))
-    pl.seed_everything(int(cfg.seed), verbose=False)
-    ckpt_path = run_dir / "checkpoints" / "last.ckpt"
-    resume_state = read_checkpoint(ckpt_path)["rlab"] if cfg.get("resume") else None
+    torch.set_num_threads(s.train.torch_threads)
+    pl.seed_everything(s.seed, verbose=False)
+    resumed = read_checkpoint(checkpoint_path(run_dir))["rlab"] if s.resume else None
+    # What W&B, checkpoints and summary.json see: the resolved config with its secrets masked.
+    resolved, secrets = redacted_config(OmegaConf.to_container(cfg, resolve=True), run_dir / ".hydra")
+    envs, collector, policy, value_fn = _agents(cfg, s)
+    baseline_lr = s.algo.baseline_lr or cfg.optimizer.lr
+    ledger = AgentLedger(s.seeds, Budget(s.train.max_env_steps, s.train.max_episodes, s.train.target_return,
+                                         s.train.window), collector, interrupted=lambda: graceful.requested)
+    update = build_update(policy, value_fn, **_update_args(s, cfg.optimizer.lr, baseline_lr))
+    module = ReinforceModule(policy, collector, update, ledger, build_optimizer(cfg.optimizer), value_fn,
+                             build_optimizer(cfg.optimizer, lr=baseline_lr), run_config=resolved)
+    run_logger = RunLogger.start(resolved["logger"], run_dir, resolved, secrets, (resumed or {}).get("wandb_id"))
+    module.wandb_id = run_logger.wandb.id if run_logger.wandb is not None else None
+    callbacks = [*instantiate(cfg.callbacks).values(), graceful]
+    trainer = instantiate(cfg.trainer, logger=run_logger.lightning or False, callbacks=callbacks,
+                          default_root_dir=str(run_dir))
+    session = TrainingSession(trainer, module, run_dir, s, run_logger, graceful, secrets, envs)
+    summary = session.fit(resume=resumed is not None)
+    if s.train.progress:
+        print(summary.closing_message(run_logger.mode), flush=True)
+    return summary.to_dict()
 
-    seeds = agent_seeds(cfg)
+
+def _agents(cfg: DictConfig, s: RunSettings) -> tuple[Any, Any, Any, Any]:
+    """The vector env (every agent's copies), the collector, the policy and v̂ of ``train.num_seeds`` agents."""
+    from .builders import agent_generators, build_envs, build_policy, build_value_fn, env_seeds
+    from .config import asynchronous_agents
+    from .rollout import EpisodeCollector
+
+    seeds = s.seeds
     generators = agent_generators(seeds)
-    envs_per_agent = min(cfg.env.num_envs, cfg.algo.episodes_per_update)
-    envs = build_envs(cfg, envs_per_agent * len(seeds))
-    policy = build_policy(cfg, envs.single_observation_space, envs.single_action_space, generators)
-    algo = cfg.algo
-    value_fn = (build_value_fn(cfg, envs.single_observation_space, generators)
-                if algo.advantage != "return" else None)
-    baseline_lr = algo.get("baseline_lr") or cfg.optimizer.lr
-    update = dict(gamma=algo.gamma, gamma_t=algo.gamma_t, normalize=algo.normalize_returns,
-                  advantage=algo.advantage, entropy_coef=algo.get("entropy_coef") or 0.0,
-                  loss_form=cfg.loss.name, sequential=bool(cfg.loss.get("sequential", False)),
-                  step_size=cfg.optimizer.lr, baseline_step_size=baseline_lr)
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    secrets = secret_values(raw)
-    resolved = redact(raw, secrets)  # what W&B, checkpoints and summary.json see
-    scrub_files(run_dir / ".hydra", secrets)
-    collector = EpisodeCollector(envs, algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
+    envs_per_agent = min(s.env.num_envs, s.algo.episodes_per_update)
+    envs = build_envs(s.env, envs_per_agent * len(seeds))
+    policy = build_policy(cfg.policy, envs.single_observation_space, envs.single_action_space, generators)
+    value_fn = (build_value_fn(s.algo, OmegaConf.to_container(cfg.policy, resolve=True), envs.single_observation_space,
+                               generators) if s.algo.has_value_fn else None)
+    collector = EpisodeCollector(envs, s.algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
                                  num_seeds=len(seeds), generators=generators,
                                  asynchronous=asynchronous_agents(cfg, envs, len(seeds)))
-    module = ReinforceModule(policy, collector,
-                             build_optimizer(cfg), value_fn, build_optimizer(cfg, lr=baseline_lr),
-                             update=update, run_config=resolved)
-
-    logger, mode, wandb_run = None, None, None
-    if cfg.logger.get("_target_"):
-        from hydra.utils import instantiate
-
-        logger_cfg = OmegaConf.to_container(cfg.logger, resolve=True)
-        init_timeout = float(logger_cfg.pop("init_timeout", 15.0) or 15.0)
-        logger_cfg.pop("mode", None)
-        if "Wandb" not in str(cfg.logger._target_):
-            # Experiment presets may set W&B-only keys (group, tags...): other loggers ignore them.
-            for key in ("group", "job_type", "tags", "project", "entity", "log_model"):
-                logger_cfg.pop(key, None)
-        factory = instantiate(logger_cfg, _partial_=True)
-        if "Wandb" in str(cfg.logger._target_):
-            os.environ.setdefault("WANDB_SILENT", "true")
-            wandb_id = (resume_state or {}).get("wandb_id")
-            if wandb_id:
-                rlog.stop_orphaned_wandb_services()  # a killed run's W&B helper would hold its id
-            # `config` clashes with instantiate's own first parameter: it goes to the partial.
-            with redacted_argv(secrets):
-                logger, wandb_run, mode = rlog.start_wandb(
-                    factory, rlog.wandb_mode(cfg.logger.get("mode")), init_timeout, save_dir=str(run_dir),
-                    dir=str(run_dir), config=resolved, **({"id": wandb_id, "resume": "allow"} if wandb_id else {}))
-            module.wandb_id = wandb_run.id
-        else:
-            logger = factory(save_dir=str(run_dir))
-
-    recorder = EpisodeRecorder(run_dir / "episodes.csv", window=int(cfg.train.window), seeds=seeds)
-    budget = TrainingBudget(recorder, cfg.train.max_env_steps, cfg.train.max_episodes, cfg.train.target_return)
-    if resume_state is not None:
-        counts = (dict(zip(seeds, resume_state["agent_episodes"])) if len(seeds) > 1
-                  else int(resume_state["episodes"]))
-        recorder.restore(truncate_episodes(run_dir / "episodes.csv", counts))
-    progress = Progress(recorder, budget, enabled=bool(cfg.train.progress))
-    periodic = PeriodicCheckpoint(ckpt_path, cfg.train.get("checkpoint_every_s"),
-                                  cfg.train.get("checkpoint_every_updates"))
-    trainer = pl.Trainer(
-        accelerator=cfg.device.accelerator, devices=cfg.device.devices, precision=cfg.device.precision,
-        logger=logger if logger is not None else False,
-        callbacks=[recorder, budget, progress, graceful, periodic],
-        max_epochs=-1, max_steps=-1, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
-    )
-    status, error, start = "failed", None, time.perf_counter()
-    try:
-        trainer.fit(module, ckpt_path=str(ckpt_path) if resume_state is not None else None)
-        status = "interrupted" if graceful.requested else "finished"
-    except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
-        error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and graceful.requested:
-            status = "interrupted"
-        raise
-    finally:
-        graceful.restore()
-        wall = time.perf_counter() - start
-        recorder.close()
-        if parameters_finite(module):
-            try:
-                save_atomic(trainer, ckpt_path)
-            except Exception as exc:  # noqa: BLE001 - a failed save must not hide the first error
-                print(f"error: {exc}", file=sys.stderr)
-                error = error or str(exc)
-                status = "failed"
-        else:
-            print(f"[rlab] parameters are not finite: kept the last good checkpoint {ckpt_path}", file=sys.stderr)
-        summary = {
-            "status": status,
-            "final_return": recorder.mean_return if any(recorder.recent) else None,
-            "final_window": len(recorder.recent[0]),
-            "episodes": module.episodes,
-            "env_steps": module.env_steps,
-            "wall_s": round(wall, 3),
-            "process_wall_s": round(time.perf_counter() - _T0, 3),
-            "env_steps_per_s": module.env_steps / wall if wall > 0 else 0.0,
-            "solved_at_episode": recorder.solved_at_episode,
-            "target_return": cfg.train.target_return,
-            "stop_reason": budget.stop_reason,
-            "seed": int(cfg.seed),
-            "env_id": cfg.env.id,
-            "algo": cfg.algo.name,
-            "loss": cfg.loss.name,
-            "git_commit": _git_commit(),
-            "wandb_run_dir": str(rlog.wandb_run_dir(wandb_run)) if wandb_run is not None else None,
-            "run_dir": str(run_dir),
-        }
-        if len(seeds) > 1:
-            # One job, several agents: the aggregates above are over agents (final_return is the
-            # mean of the agents' final returns; env_steps and episodes are totals).
-            summary["num_seeds"] = len(seeds)
-            summary["agents"] = [
-                {"seed": k, "final_return": recorder.agent_mean(a) if recorder.recent[a] else None,
-                 "episodes": module.agent_episodes[a], "env_steps": module.agent_env_steps[a],
-                 "solved_at_episode": recorder.solved_at[a], "stop_reason": budget.reasons[a]}
-                for a, k in enumerate(seeds)]
-        if error:
-            summary["error"] = redact(error, secrets)
-        summary = redact(summary, secrets)
-        rlog.write_summary(run_dir, summary)
-        if wandb_run is not None:
-            wandb_run.summary.update({k: v for k, v in summary.items() if v is not None})
-            wandb_run.finish(exit_code=0 if status == "finished" else 1)
-        envs.close()
-    if cfg.train.progress:
-        print(rlog.closing_message(run_dir, summary, mode), flush=True)
-    return summary
+    return envs, collector, policy, value_fn
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _quiet_lightning() -> None:
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        _pylogging.getLogger(name).setLevel(_pylogging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*IterableDataset.*")
-    warnings.filterwarnings("ignore", message=".*number of training batches.*")
-    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+def _update_args(s: RunSettings, lr: float, baseline_lr: float) -> dict[str, Any]:
+    a = s.algo
+    return dict(gamma=a.gamma, gamma_t=a.gamma_t, normalize=a.normalize_returns, advantage=a.advantage,
+                entropy_coef=a.entropy_coef or 0.0, loss_form=s.loss.name, sequential=s.loss.sequential,
+                step_size=lr, baseline_step_size=baseline_lr)
 
 
 def _fail(message: str, run_dir: Path | None = None) -> None:
@@ -263,18 +158,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return sweeps.failure_value() if multirun and final_return is None else final_return
 
 
-def _register_fork_launcher() -> None:
-    """Make our joblib launcher subclass known to Hydra however the package was installed.
-
-    Hydra finds plugins by walking the ``hydra_plugins`` namespace package's paths, which an
-    editable install (``pip install -e``) does not extend; registering it by hand always works.
-    """
-    from hydra.core.plugins import Plugins
-    from hydra_plugins.rlab_launchers.fork_joblib import ForkJoblibLauncher
-
-    Plugins.instance().register(ForkJoblibLauncher)
-
-
 def main() -> None:
     """Console entry point ``rlab-train``. A sweep exits with code 1 when any of its jobs failed."""
     # wandb exports WANDB_SERVICE in any process that uses it, and child processes inherit it:
@@ -287,11 +170,7 @@ def main() -> None:
         precheck(sys.argv[1:])
     except ConfigError as exc:
         _fail(str(exc))
-    if any(a in ("-m", "--multirun") or "joblib" in a or "MULTIRUN" in a for a in sys.argv[1:]):
-        _register_fork_launcher()  # only sweeps launch jobs; a single run skips the import
     _hydra_main()
-    if sweeps.FAILED:
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,29 @@
-"""hydra-joblib-launcher with forked workers that start with torch and Lightning already imported.
+"""``hydra/launcher=joblib``: hydra-joblib-launcher with our worker count and forked workers.
 
-The stock launcher hard-codes joblib's ``loky`` backend, whose workers are fresh Python
-processes: every worker imports torch, PyTorch Lightning, gymnasium and W&B again (about
-5 s on a laptop CPU, measured in benchmarks/), which on a sweep of short jobs eats most of
-the gain of running two at once. Here the launcher imports them once in the parent and
-runs the jobs with joblib's ``multiprocessing`` backend, whose workers are *forked*
-(Linux/macOS ``fork`` start method) and inherit the imported modules, so a job starts at
-once. Everything else is the stock launcher: the same config keys, the same
-``execute_job`` (Hydra's ``run_job``: job folder, ``.hydra/``, logging, callbacks).
+Hydra finds this class by scanning the ``hydra_plugins`` namespace package, which the
+package installs (``pyproject.toml`` lists ``hydra_plugins`` as a namespace package, so an
+editable install adds ``src/hydra_plugins`` to it as a regular install does): nothing needs
+to register it by hand. ``conf/hydra/launcher/joblib.yaml`` targets it.
 
-Forking is safe here because the parent has only imported libraries (no torch thread pool,
-CUDA context or W&B service exists yet). Where ``fork`` is unavailable (Windows) it falls
-back to the stock ``loky`` workers.
+Two changes to the stock launcher, same config keys:
+
+- the worker count for the default ``n_jobs: -1`` (:func:`workers_for`);
+- with ``backend: multiprocessing`` (our default) the jobs run on processes forked from a
+  parent that has imported torch and Lightning: the process trick ``forked_workers``
+  (:mod:`reinforce_lab.tricks.forked_workers`, where its gain, upstream versions and off
+  switch are documented). With ``backend: loky``, the trick off or no ``fork``, the stock
+  launcher's ``loky`` workers run the jobs.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import multiprocessing
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
-from hydra_plugins.hydra_joblib_launcher import _core
-from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
-from joblib import Parallel, delayed
-from omegaconf import OmegaConf
-
-log = logging.getLogger(__name__)
-
-# What a reinforce-lab job imports first; loaded in the parent so forked workers share them
-# (wandb only when the sweep logs to W&B: the parent's import time is start-up every job waits for).
-PRELOAD = ("torch", "pytorch_lightning", "gymnasium", "reinforce_lab.train")
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 
 def usable_cpus() -> int:
@@ -71,60 +60,32 @@ def workers_for(num_jobs: int, n_jobs: int, cpus: int | None = None) -> int:
     return max(1, min(best, num_jobs))
 
 
-class ForkJoblibLauncher(JoblibLauncher):
-    """``hydra/launcher=joblib`` with ``backend: multiprocessing`` run on forked, pre-imported workers."""
+class ForkJoblibLauncher(Launcher):
+    """``hydra/launcher=joblib``: forked, pre-imported workers with ``backend: multiprocessing``, else the stock ones.
+
+    It wraps the stock ``JoblibLauncher`` instead of subclassing it, so that this module (which
+    Hydra's plugin scan imports in every run) needs nothing of hydra-joblib-launcher, an
+    optional dependency (the ``sweeps`` extra): without it, runs print no plugin import warning.
+    """
+
+    def __init__(self, **joblib: Any) -> None:
+        self.joblib = joblib  # the plugin's keys (n_jobs, backend, ...) as configured
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        joblib_cfg: dict[str, Any] = dict(self.joblib)
-        requested = self.joblib.get("n_jobs", -1)
-        joblib_cfg["n_jobs"] = workers_for(len(job_overrides), int(requested))
-        if joblib_cfg.get("backend") != "multiprocessing" or "fork" not in multiprocessing.get_all_start_methods():
-            self.joblib["n_jobs"] = joblib_cfg["n_jobs"]  # the stock launcher reads it from here
-            try:
-                return super().launch(job_overrides, initial_job_idx)  # the stock loky workers
-            finally:
-                self.joblib["n_jobs"] = requested  # the next batch (e.g. Optuna's) decides anew
-        setup_globals()
-        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        logger_target = str(self.config.get("logger", {}).get("_target_", ""))
-        for module in PRELOAD + (("wandb",) if "Wandb" in logger_target else ()):
-            try:
-                importlib.import_module(module)
-            except ImportError:  # an optional one (e.g. wandb) missing: the job will say so itself
-                pass
-        _core.process_joblib_cfg(joblib_cfg)
-        log.info("Joblib.Parallel(%s) is launching %d jobs on forked workers",
-                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(job_overrides))
-        log.info("Launching jobs, sweep output dir : %s", sweep_dir)
-        for idx, overrides in enumerate(job_overrides):
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        singleton_state = Singleton.get_state()
-        # The workers are forked after this point and inherit the job list, so only an index
-        # travels to them (Hydra's task function, wrapped by @hydra.main, cannot be pickled).
-        _JOBS[:] = [(initial_job_idx + idx, overrides, self.hydra_context, self.config, self.task_function,
-                     singleton_state) for idx, overrides in enumerate(job_overrides)]
-        try:
-            runs = Parallel(**joblib_cfg)(delayed(_execute)(i) for i in range(len(_JOBS)))
-        finally:
-            _JOBS.clear()
-        assert isinstance(runs, list) and all(isinstance(r, JobReturn) for r in runs)
-        return runs
+        # Imported here, not at the top: the plugin scan would import joblib in every run (~0.3 s).
+        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
+        from reinforce_lab.tricks import forked_workers
 
-_JOBS: list[tuple] = []
-
-
-def _execute(index: int) -> JobReturn:
-    """Run job ``index`` of the list the parent set before forking (Hydra's own ``execute_job``).
-
-    The result travels back by plain pickle, which refuses the structured launcher config
-    inside ``hydra_cfg`` (Hydra's plugin scan re-executes the plugin modules, so the class
-    found by name is not the one the config was made from): send it as a plain config.
-    """
-    ret = _core.execute_job(*_JOBS[index])
-    ret.hydra_cfg = OmegaConf.create(OmegaConf.to_container(ret.hydra_cfg))
-    ret.cfg = OmegaConf.create(OmegaConf.to_container(ret.cfg))
-    return ret
+        workers = workers_for(len(job_overrides), int(self.joblib.get("n_jobs", -1)))
+        if forked_workers.applies(self.joblib.get("backend")):
+            return forked_workers.launch(self, job_overrides, initial_job_idx, workers)
+        stock = JoblibLauncher(**{**self.joblib, "n_jobs": workers})  # it sets backend=loky on its own copy
+        stock.setup(hydra_context=self.hydra_context, task_function=self.task_function, config=self.config)
+        return stock.launch(job_overrides, initial_job_idx)  # the stock loky workers

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
+from .capabilities import PARTIAL_RESET, PER_COPY_SEEDS, declare, seeds_each_copy, supports_partial_reset
 from .short_corridor import OPTIMAL_START_VALUE, ShortCorridorEnv, ShortCorridorVectorEnv, start_value
 
 SHORT_CORRIDOR_ID = "ShortCorridor-v0"
@@ -59,7 +60,9 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
         **kwargs: passed to ``gym.make``.
 
     Native vector envs may auto-reset on the next step (CartPole's do); the collector
-    handles both modes exactly (see :mod:`reinforce_lab.rollout`).
+    handles both modes exactly (see :mod:`reinforce_lab.rollout`). The sync/async envs
+    built here declare that their copies reset one by one and take one seed each
+    (:mod:`reinforce_lab.envs.capabilities`); a native one declares what it can do itself.
     """
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"env.vectorization={vectorization!r}; allowed: {', '.join(VECTORIZATIONS)}")
@@ -74,11 +77,14 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
         lambda: make_env(env_id, max_episode_steps=max_episode_steps, **kwargs) for _ in range(num_envs)
     ]
     if vectorization in ("sync", "auto"):
-        return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return declare(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP), partial_reset=True,
+                       per_copy_seeds=True)
     if vectorization == "async":
-        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return declare(AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP), partial_reset=True,
+                       per_copy_seeds=True)
     raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
 
 
 __all__ = ["VECTORIZATIONS", "make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID", "start_value",
-           "OPTIMAL_START_VALUE"]
+           "OPTIMAL_START_VALUE", "PARTIAL_RESET", "PER_COPY_SEEDS", "declare", "seeds_each_copy",
+           "supports_partial_reset"]

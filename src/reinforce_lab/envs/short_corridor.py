@@ -17,6 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from .capabilities import PARTIAL_RESET
+
 LEFT, RIGHT = 0, 1
 GOAL = 3
 
@@ -83,10 +85,12 @@ class ShortCorridorVectorEnv(gym.vector.VectorEnv):
 
     Auto-resets in the same step (``AutoresetMode.SAME_STEP``): the step that ends an
     episode returns the next episode's first observation and the final one in
-    ``info["final_obs"]``. Episodes are truncated after ``max_episode_steps``.
+    ``info["final_obs"]``. Episodes are truncated after ``max_episode_steps``. Its copies
+    reset one by one (``reset_mask``), which it declares in ``metadata`` (see
+    :mod:`reinforce_lab.envs.capabilities`); it takes one seed, as the dynamics are deterministic.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, PARTIAL_RESET: True}
 
     def __init__(self, num_envs: int = 1, max_episode_steps: int | None = 1000, observe_state: bool = False,
                  render_mode: str | None = None) -> None:

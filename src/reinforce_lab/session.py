@@ -1,0 +1,134 @@
+"""One training session: ``trainer.fit``, then whatever happened, the run's records.
+
+Whether the fit finishes, is interrupted (SIGINT/SIGTERM) or fails, the session saves the
+last good checkpoint, writes ``summary.json`` (:class:`~reinforce_lab.run_summary.RunSummary`)
+and finishes the W&B run with the matching exit code; the exception, if any, propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from .checkpointing import checkpoint_path, save_atomic
+from .episode_records import EpisodeRecorder
+from .interrupts import GracefulStop
+from .ledger import AgentLedger
+from .module import ReinforceModule
+from .numerics import parameters_finite
+from .redaction import redact
+from .run_logger import RunLogger
+from .run_summary import AgentSummary, RunSummary, process_seconds
+from .settings import RunSettings
+
+
+@dataclass
+class Outcome:
+    status: str = "failed"
+    error: str | None = None
+    wall_s: float = 0.0
+
+
+@dataclass
+class TrainingSession:
+    """Everything a fit needs and everything its records are made from."""
+
+    trainer: pl.Trainer
+    module: ReinforceModule
+    run_dir: Path
+    settings: RunSettings
+    run_logger: RunLogger
+    graceful: GracefulStop
+    secrets: list[str]
+    envs: Any
+
+    def fit(self, resume: bool) -> RunSummary:
+        """Train (from the checkpoint when ``resume``); records are written whatever happens."""
+        ckpt = checkpoint_path(self.run_dir)
+        outcome, start = Outcome(), time.perf_counter()
+        try:
+            self.trainer.fit(self.module, ckpt_path=str(ckpt) if resume else None)
+            outcome.status = "interrupted" if self.graceful.requested else "finished"
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised
+            outcome.error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and self.graceful.requested:
+                outcome.status = "interrupted"
+            raise
+        finally:
+            outcome.wall_s = time.perf_counter() - start
+            self._close(outcome, ckpt)
+            summary = self.summary(outcome)
+            summary.write(self.run_dir)
+            self.run_logger.finish(summary)
+            self.envs.close()
+        return summary
+
+    def _close(self, outcome: Outcome, ckpt: Path) -> None:
+        self.graceful.restore()
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, EpisodeRecorder):
+                callback.close()  # every row on disk before the checkpoint that counts them
+        if not parameters_finite(self.module):
+            print(f"[rlab] parameters are not finite: kept the last good checkpoint {ckpt}", file=sys.stderr)
+            return
+        try:
+            save_atomic(self.trainer, ckpt)
+        except Exception as exc:  # noqa: BLE001 - a failed save must not hide the first error
+            print(f"error: {exc}", file=sys.stderr)
+            outcome.error = outcome.error or str(exc)
+            outcome.status = "failed"
+
+    def summary(self, outcome: Outcome) -> RunSummary:
+        """``summary.json`` of this session (secrets masked)."""
+        ledger, s = self.module.ledger, self.settings
+        summary = RunSummary(
+            status=outcome.status, final_return=ledger.mean_return if ledger.has_returns else None,
+            final_window=len(ledger.recent[0]), episodes=ledger.total_episodes, env_steps=ledger.total_env_steps,
+            wall_s=round(outcome.wall_s, 3), process_wall_s=round(process_seconds(), 3),
+            env_steps_per_s=ledger.total_env_steps / outcome.wall_s if outcome.wall_s > 0 else 0.0,
+            solved_at_episode=ledger.solved_at[0] if ledger.num_agents == 1 else None,
+            target_return=s.train.target_return, stop_reason=ledger.stop_reason, seed=s.seed, env_id=s.env.id,
+            algo=s.algo.name, loss=s.loss.name, git_commit=git_commit(), wandb_run_dir=self.run_logger.wandb_dir,
+            run_dir=str(self.run_dir), error=redact(outcome.error, self.secrets) if outcome.error else None)
+        if ledger.num_agents > 1:
+            summary.num_seeds, summary.agents = ledger.num_agents, agent_summaries(ledger)
+        return RunSummary.from_dict(redact(summary.to_dict(), self.secrets))
+
+
+def agent_summaries(ledger: AgentLedger) -> list[AgentSummary]:
+    """One entry per agent of a ``train.num_seeds`` job."""
+    return [AgentSummary(seed=k, final_return=ledger.agent_mean(a) if ledger.recent[a] else None,
+                         episodes=ledger.episodes[a], env_steps=ledger.env_steps[a],
+                         solved_at_episode=ledger.solved_at[a], stop_reason=ledger.reasons[a])
+            for a, k in enumerate(ledger.seeds)]
+
+
+def git_commit() -> str | None:
+    """The commit of the installed code (logged with every run), or None outside a checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def quiet_lightning() -> None:
+    """Lightning's info lines and the warnings that do not apply to a loop that collects its own data.
+
+    The "data" is an endless stream of ticks (the module collects episodes itself), so the
+    warnings about dataloader workers, dataset length and batch counts say nothing here.
+    """
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*IterableDataset.*", ".*number of training batches.*",
+                    ".*log_every_n_steps.*", ".*LeafSpec.*"):
+        warnings.filterwarnings("ignore", message=message)

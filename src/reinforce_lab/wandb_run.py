@@ -1,0 +1,145 @@
+"""The W&B run of a job, its whole lifecycle: mode, start (with fallbacks), x-axis, finish.
+
+W&B conventions (../shared/design.md): project ``reinforce-lab``; offline unless
+``WANDB_MODE`` is set or an API key is available (``WANDB_API_KEY`` or a ``~/.netrc``
+entry for the W&B host); ``env_step`` is the x-axis of every ``train/*`` and ``eval/*``
+metric; one run per job, finished even when the job fails (exit code 1). API keys are never
+read into the config, printed or logged.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from .run_summary import RunSummary
+from .tricks.argv_redaction import redacted_argv
+from .tricks.wandb_anonymous import drop_anonymous
+from .tricks.wandb_orphans import stop_orphaned_wandb_services
+
+# Resuming right after a SIGKILL: the killed process's W&B service still holds the run id
+# ("run ID is in use") until it notices that its parent is gone; retry this long.
+IN_USE_RETRIES, IN_USE_WAIT_S = 45, 2.0
+
+
+def wandb_mode(requested: str | None = None) -> str:
+    """``offline``/``online``/``disabled``: the config's choice, then ``WANDB_MODE``, then key presence."""
+    if requested:
+        return str(requested)
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    return "online" if has_wandb_key() else "offline"
+
+
+def has_wandb_key() -> bool:
+    """True when W&B could authenticate without a prompt (the key itself is never returned)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+@dataclass
+class WandbRun:
+    """A started W&B run and the Lightning ``WandbLogger`` that writes to it."""
+
+    logger: Any
+    run: Any
+    mode: str
+
+    @property
+    def id(self) -> str:
+        return str(self.run.id)
+
+    @property
+    def local_dir(self) -> str:
+        """The run's folder (``.../wandb/offline-run-…``), what ``wandb sync``/``leet`` take."""
+        return str(Path(self.run.dir).parent)
+
+    @classmethod
+    def start(cls, factory: Callable[..., Any], mode: str, init_timeout: float, secrets: list[str],
+              resume_id: str | None = None, **kwargs: Any) -> "WandbRun":
+        """Create the logger and its run (``factory``: a partial ``WandbLogger``).
+
+        ``resume_id`` continues that run. A dead server or no network makes an online start
+        fail after ``init_timeout`` seconds; the run then continues offline with a warning,
+        nothing lost (upload later with ``wandb sync``).
+        """
+        os.environ.setdefault("WANDB_SILENT", "true")
+        if resume_id:
+            stop_orphaned_wandb_services()  # a killed run's W&B helper would hold its id
+            kwargs.update(id=resume_id, resume="allow")
+        with redacted_argv(secrets) as settings:  # W&B records sys.argv in its metadata
+            settings = dict(settings, init_timeout=init_timeout)
+            try:
+                logger, run = _start(factory, mode, settings, kwargs)
+            except Exception as exc:  # noqa: BLE001 - any failure to reach W&B
+                if mode != "online":
+                    raise
+                print(f"[rlab] warning: W&B online start failed ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:160]}); continuing offline — upload later with `wandb sync`",
+                      file=sys.stderr, flush=True)
+                _finish_current(exit_code=1)
+                mode = "offline"
+                logger, run = _start(factory, mode, settings, kwargs)
+        run.define_metric("env_step")
+        for pattern in ("train/*", "eval/*"):
+            run.define_metric(pattern, step_metric="env_step")
+        return cls(logger, run, mode)
+
+    def finish(self, summary: RunSummary) -> None:
+        """Copy the summary into the run and finish it (exit code 1 unless it finished)."""
+        self.run.summary.update({k: v for k, v in summary.to_dict().items() if v is not None})
+        self.run.finish(exit_code=0 if summary.status == "finished" else 1)
+
+
+def _start(factory: Callable[..., Any], mode: str, settings: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    import wandb
+
+    for attempt in range(IN_USE_RETRIES):
+        logger = factory(mode=mode, settings=wandb.Settings(**settings), **kwargs)
+        drop_anonymous(logger)
+        try:
+            return logger, logger.experiment
+        except Exception as exc:  # noqa: BLE001
+            if "in use" not in str(exc) or attempt == IN_USE_RETRIES - 1:
+                raise
+            stop_orphaned_wandb_services()
+            time.sleep(IN_USE_WAIT_S)
+    raise AssertionError("unreachable")
+
+
+def _finish_current(exit_code: int) -> None:
+    import wandb
+
+    if wandb.run is not None:
+        wandb.run.finish(exit_code=exit_code, quiet=True)
+
+
+def record_failed_job(logger_cfg: dict[str, Any], config: dict[str, Any], run_dir: Path,
+                      summary: RunSummary) -> str | None:
+    """A finished (exit code 1) W&B run for a sweep job that failed before training, so the
+    sweep's W&B group shows it; returns its folder, or None when W&B cannot start."""
+    try:
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        run = wandb.init(project=logger_cfg.get("project"), entity=logger_cfg.get("entity"),
+                         group=logger_cfg.get("group"), job_type=logger_cfg.get("job_type"),
+                         name=logger_cfg.get("name"), tags=logger_cfg.get("tags"), dir=str(run_dir),
+                         mode=wandb_mode(logger_cfg.get("mode")), config=config)
+        wandb_run = WandbRun(None, run, "")
+        wandb_run.finish(summary)
+        return wandb_run.local_dir
+    except Exception as exc:  # noqa: BLE001 - the job has failed already; its summary.json must still land
+        print(f"[rlab] warning: no W&B run for the failed job: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None

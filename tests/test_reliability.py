@@ -245,3 +245,15 @@ def test_planted_api_keys_never_reach_any_file(tmp_path):
     assert not leaks, leaks
     assert env_key not in out.stdout + out.stderr and cfg_key not in out.stdout + out.stderr
     assert "***" in (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_resuming_a_checkpoint_of_the_format_before_the_ledger_is_one_line(tmp_path, tiny):
+    run_dir, _ = train_in_process(tmp_path, tiny + ["logger=none"])
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state["rlab"] = {k: v for k, v in state["rlab"].items() if k != "ledger"}  # the older layout
+    torch.save(state, ckpt)
+    before = (run_dir / "episodes.csv").read_text()
+    out = cli("rlab-train", f"resume={run_dir}", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().startswith("error: resume=") and "older" in out.stderr
+    assert "Traceback" not in out.stderr and (run_dir / "episodes.csv").read_text() == before

@@ -81,6 +81,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
                           f"a readable checkpoint ({path.name} is corrupt: {type(exc).__name__})") from None
     if not isinstance(state, dict) or "rlab" not in state or "state_dict" not in state:
         raise ConfigError("resume", path.parent.parent, f"a checkpoint written by rlab-train ({path.name} is not)")
+    if "ledger" not in state["rlab"]:  # written before the agent ledger (2026-12): counters in another layout
+        raise ConfigError("resume", path.parent.parent, f"a checkpoint of this version of rlab-train ({path.name} "
+                          "is older: evaluate it with rlab-eval, or train again)")
     return state
 
 

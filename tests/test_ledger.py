@@ -79,12 +79,24 @@ def test_state_round_trips_as_one_unit_through_json_and_the_rollout():
     b = AgentLedger([3, 4], budget, rollout)
     b.load_state_dict(state)
     assert rollout.loaded == {"rounds": 7, "active": [False, True]}  # agent 0 reached the target
-    for key in ("env_steps", "episodes", "solved_at", "reasons"):
+    for key in ("env_steps", "episodes", "solved_at"):
         assert getattr(b, key) == getattr(a, key)
+    assert b.reasons == [None, None] and b.decide() == [0] and b.reasons == a.reasons  # derived again
     assert [list(r) for r in b.recent] == [[2.0, 3.0], [0.5]]
     assert b.recent[0].maxlen == 2
     rows_a, rows_b = a.record([[9.0], []], [[1], []]), b.record([[9.0], []], [[1], []])
     assert rows_a == rows_b and a.mean_return == b.mean_return
+
+
+def test_a_resume_with_a_larger_budget_continues():
+    a = AgentLedger([0], Budget(max_env_steps=10, max_episodes=None, target_return=None))
+    a.record([[1.0]], [[12]])
+    assert a.decide() == [0] and a.should_stop
+    b = AgentLedger([0], Budget(max_env_steps=20, max_episodes=None, target_return=None))
+    b.load_state_dict(a.state_dict())
+    assert b.decide() == [] and not b.should_stop
+    b.record([[1.0]], [[9]])
+    assert b.decide() == [0] and b.reasons == [MAX_ENV_STEPS]
 
 
 def test_resuming_with_other_seeds_is_refused():

@@ -185,10 +185,9 @@ class AgentLedger:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs to continue exactly where this one is."""
+        """Everything a resumed run needs to continue exactly where this one is (plain data)."""
         return {"seeds": list(self.seeds), "env_steps": list(self.env_steps), "episodes": list(self.episodes),
                 "recent": [list(r) for r in self.recent], "solved_at": list(self.solved_at),
-                "reasons": list(self.reasons),
                 "rollout": self.rollout.state_dict() if self.rollout is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -198,6 +197,8 @@ class AgentLedger:
         self.episodes = [int(x) for x in state["episodes"]]
         self.recent = [deque(r, maxlen=self.budget.window) for r in state["recent"]]
         self.solved_at = list(state["solved_at"])
-        self.reasons = list(state["reasons"])
+        # Stop reasons are not restored: they follow from the budget, which a resume may change
+        # (``resume=RUN train.max_env_steps=…``); the next decide() derives them again.
+        self.reasons = [None] * self.num_agents
         if self.rollout is not None and state.get("rollout") is not None:
             self.rollout.load_state_dict(state["rollout"])

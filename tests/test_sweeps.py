@@ -204,8 +204,11 @@ def test_joblib_workers_leave_no_core_idle_at_the_end(num_jobs, n_jobs, cpus, wo
 def test_joblib_starts_three_jobs_at_once_on_two_cores(tmp_path: Path):
     if workers_for(3, -1) != 3:
         pytest.skip("three jobs start together only where 2 cores are usable")
-    out, res = sweep(tmp_path, "seed=0,1,2", "train.max_env_steps=4000", "env.num_envs=2",
-                     "algo.episodes_per_update=2", "train.progress=false", "logger=none", "hydra/launcher=joblib")
+    # Jobs long enough (several seconds) that the stock loky workers of RLAB_TRICKS=off, which
+    # each import torch and Lightning first (their start-up differs by ~2 s), all start one.
+    out, res = sweep(tmp_path, "seed=0,1,2", "train.max_env_steps=20000", "train.target_return=null",
+                     "env.num_envs=2", "algo.episodes_per_update=2", "train.progress=false", "logger=none",
+                     "hydra/launcher=joblib")
     assert res.returncode == 0, res.stderr
     assert "n_jobs=3," in res.stdout + res.stderr
     starts = [(out / str(i) / ".hydra" / "config.yaml").stat().st_mtime for i in range(3)]

@@ -124,11 +124,13 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path):
                             env={**os.environ, "WANDB_MODE": "offline"})
     _wait_for_rows(run_dir, 40, proc)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert "resume=" in err and "Traceback" not in err
+    assert "status: interrupted (SIGTERM received)" in out and "budget spent" not in out
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted" and 0 < summary["episodes"] < 3000
+    assert summary["stop_reason"] == "SIGTERM received"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     from test_train_e2e import wandb_records
 

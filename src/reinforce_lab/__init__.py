@@ -8,9 +8,9 @@ Hydra entry points are :mod:`reinforce_lab.train`, :mod:`reinforce_lab.eval` and
 """
 
 from .sweeps import quiet_launcher_schema_warning as _quiet_launcher_schema_warning
-from .sweeps import register_resolvers as _register_resolvers
+from .resolvers import register_resolvers as _register_resolvers
 
 __version__ = "0.1.0"
 
-_register_resolvers()  # ${rlab.group:} in conf/logger/wandb.yaml must resolve wherever the config is composed
+_register_resolvers()  # ${rlab.*:} (run folders, env names, W&B group) must resolve wherever the config is composed
 _quiet_launcher_schema_warning()  # also in joblib workers, which import this package before composing

@@ -3,7 +3,9 @@
 The checkpoint carries the run's resolved config, so env and policy are rebuilt from it
 alone. Prints ``mean ± std`` of the episode returns and writes ``eval.json`` beside the
 run's other files (or to ``out``); ``video=true`` saves MP4s through gymnasium's
-``RecordVideo``.
+``RecordVideo``. Bad input (no or an unreadable ``ckpt``, an ``env`` other than the
+checkpoint's, unknown keys, bad values) is one line and exit code 2 before anything is
+written: :mod:`~reinforce_lab.eval_checks` checks the command line before Hydra starts.
 """
 
 from __future__ import annotations
@@ -13,51 +15,48 @@ import os
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from .config import ConfigError
+from .errors import ConfigError
+from .eval_checks import (EvalRequest, check, check_agent, checkpoint_file, eval_argv, load_checkpoint, precheck,
+                          run_dir_of)
 
-
-def run_dir_of(ckpt: Path) -> Path:
-    """``RUN/checkpoints/last.ckpt`` → ``RUN``."""
-    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+__all__ = ["evaluate", "main", "run_dir_of"]
 
 
 def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 12345,
-             video_dir: Path | None = None, video_episodes: int = 1, agent: int = 0) -> dict[str, Any]:
+             video_dir: Path | None = None, video_episodes: int = 1, agent: int = 0,
+             state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ``episodes`` episodes with the checkpoint's policy; returns the results.
 
     ``agent`` picks one agent of a ``train.num_seeds`` checkpoint (0 for a plain run).
+    ``state`` is the checkpoint already loaded by :func:`~reinforce_lab.eval_checks.load_checkpoint`
+    (read from ``ckpt`` when None). Bad input raises a one-line :class:`ConfigError` before
+    anything (videos included) is written.
     """
     import gymnasium as gym
     import torch
 
-    from .builders import build_policy
     from .settings import EnvSettings, section
     from .envs import make_env
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    if "rlab" not in state:
-        raise ConfigError("ckpt", ckpt, "a checkpoint written by rlab-train (this one has no run config)")
+    ckpt = checkpoint_file(ckpt)
+    state = load_checkpoint(ckpt) if state is None else state
     conf = OmegaConf.create(state["rlab"]["config"])
     env_s = section(conf, "env", EnvSettings)
+    num_seeds = int(conf.train.num_seeds)
+    check_agent(agent, num_seeds)
     env = make_env(env_s.id, env_s.max_episode_steps, render_mode="rgb_array" if video_dir else None,
                    **(env_s.kwargs or {}))
-    if video_dir is not None:
+    policy = _load_policy(conf, state, env, ckpt)
+    if video_dir is not None:  # only now: a checkpoint refused above leaves no videos folder behind
         env = gym.wrappers.RecordVideo(env, str(video_dir), name_prefix="eval",
                                        episode_trigger=lambda i: i < video_episodes, disable_logger=True)
-    num_seeds = int(conf.train.num_seeds)
-    if not 0 <= agent < num_seeds:
-        raise ConfigError("agent", agent, f"an integer in [0, {num_seeds - 1}] (this checkpoint has {num_seeds} agents)")
-    policy = build_policy(conf.policy, env.observation_space, env.action_space, [None] * num_seeds)
-    policy.load_state_dict({k[len("policy."):]: v for k, v in state["state_dict"].items()
-                            if k.startswith("policy.")})
-    policy.eval()
     returns, lengths = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -73,7 +72,8 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
         lengths.append(steps)
     env.close()
     result = {
-        "ckpt": str(ckpt), "env_id": conf.env.id, "agent_seed": int(conf.seed) + agent, "episodes": episodes, "greedy": greedy, "seed": seed,
+        "ckpt": str(ckpt), "env_id": conf.env.id, "agent_seed": int(conf.seed) + agent, "episodes": episodes,
+        "greedy": greedy, "seed": seed,
         "return_mean": statistics.fmean(returns), "return_std": statistics.pstdev(returns),
         "returns": returns, "lengths": lengths, "trained_env_steps": state["rlab"].get("env_steps"),
     }
@@ -82,33 +82,54 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
     return result
 
 
+def _load_policy(conf: DictConfig, state: dict[str, Any], env: Any, ckpt: Path) -> Any:
+    """The checkpoint's policy, rebuilt from its run config, in eval mode."""
+    from .builders import build_policy
+
+    num_seeds = int(conf.train.num_seeds)
+    policy = build_policy(conf.policy, env.observation_space, env.action_space, [None] * num_seeds)
+    try:
+        policy.load_state_dict({k[len("policy."):]: v for k, v in state["state_dict"].items()
+                                if k.startswith("policy.")})
+    except (RuntimeError, KeyError, TypeError) as exc:  # weights that do not fit the config's policy
+        raise ConfigError("ckpt", ckpt, "a checkpoint whose weights fit its run config's policy "
+                          f"({type(exc).__name__} loading them)") from None
+    return policy.eval()
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2: bad input never shows a traceback."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 @hydra.main(config_path="pkg://reinforce_lab.conf", config_name="eval", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
-    ckpt = Path(cfg.ckpt)
+    """The Hydra job: check (again), evaluate, write ``eval.json``, print one line of results."""
     try:
-        if not ckpt.is_file():
-            raise ConfigError("ckpt", ckpt, "an existing checkpoint file (RUN/checkpoints/last.ckpt)")
-        if not isinstance(cfg.episodes, int) or cfg.episodes < 1:
-            raise ConfigError("episodes", cfg.episodes, "an integer ≥ 1")
-        run_dir = run_dir_of(ckpt)
-        out_dir = Path(cfg.out) if cfg.out else run_dir
-        result = evaluate(ckpt, cfg.episodes, bool(cfg.greedy), int(cfg.seed),
-                          out_dir / "videos" if cfg.video else None, int(cfg.video_episodes), int(cfg.agent))
+        req: EvalRequest = check(cfg)  # again: --cfg/-m skip the precheck, and it is cheap (the load is cached)
+        result = evaluate(req.ckpt, req.episodes, req.greedy, req.seed, req.out_dir / "videos" if req.video else None,
+                          req.video_episodes, req.agent, state=req.state)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc))
+    out_dir = req.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    mode = "greedy" if cfg.greedy else "stochastic"
+    mode = "greedy" if req.greedy else "stochastic"
     print(f"[rlab-eval] {result['env_id']}: return {result['return_mean']:.2f} ± {result['return_std']:.2f} "
-          f"over {cfg.episodes} {mode} episodes")
+          f"over {req.episodes} {mode} episodes")
     print(f"[rlab-eval] wrote {out_dir / 'eval.json'}")
     for video in result.get("videos", []):
         print(f"[rlab-eval] video: {video}")
 
 
 def main() -> None:
-    """Console entry point ``rlab-eval``."""
+    """Console entry point ``rlab-eval``: bad input is one line and exit code 2, before Hydra starts."""
+    try:
+        sys.argv[1:] = eval_argv(sys.argv[1:])
+        precheck(sys.argv[1:])
+    except ConfigError as exc:
+        _fail(str(exc))
     _hydra_main()
 
 

@@ -27,6 +27,11 @@ class GracefulStop(pl.Callback):
     def requested(self) -> bool:
         return self.signal is not None
 
+    @property
+    def signal_name(self) -> str | None:
+        """``SIGINT`` or ``SIGTERM`` once one was received (the run's stop reason), else None."""
+        return signal.Signals(self.signal).name if self.signal is not None else None
+
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signal is not None:  # second signal: stop now
             self.restore()

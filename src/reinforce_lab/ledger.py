@@ -63,6 +63,23 @@ class UpdateRecord:
     env_step: int = 0  # x-axis of the update's metrics: env steps per agent so far
 
 
+def limit_reached(budget: Budget, env_steps: int, episodes: int, solved_at: int | None) -> str | None:
+    """Why an agent with these counters stops under ``budget`` (None: it trains on).
+
+    The one stopping rule, used by the ledger after every update and by ``resume=`` to tell
+    whether a finished run has anything left to train under a new budget. An agent that
+    reached the target stays stopped while a target is set (``train.target_return=null``
+    lets it train on to its budget).
+    """
+    if solved_at is not None and budget.target_return is not None:
+        return TARGET
+    if budget.max_env_steps is not None and env_steps >= budget.max_env_steps:
+        return MAX_ENV_STEPS
+    if budget.max_episodes is not None and episodes >= budget.max_episodes:
+        return MAX_EPISODES
+    return None
+
+
 class AgentLedger:
     """Counters, return windows, targets and stop decisions of S agents (see the module docstring).
 
@@ -174,14 +191,7 @@ class AgentLedger:
         return stopped
 
     def _limit_reached(self, agent: int) -> str | None:
-        b = self.budget
-        if self.solved_at[agent] is not None:
-            return TARGET
-        if b.max_env_steps is not None and self.env_steps[agent] >= b.max_env_steps:
-            return MAX_ENV_STEPS
-        if b.max_episodes is not None and self.episodes[agent] >= b.max_episodes:
-            return MAX_EPISODES
-        return None
+        return limit_reached(self.budget, self.env_steps[agent], self.episodes[agent], self.solved_at[agent])
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

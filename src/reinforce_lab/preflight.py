@@ -1,7 +1,7 @@
 """Checks run by ``rlab-train`` before Hydra starts a job: nothing is created when they fail.
 
-``resume=RUN_DIR`` is expanded into that run's overrides; group options, the composed
-config, its values and the run folder are checked; every problem is one
+Group options, the composed config, its values and the run folder are checked (``resume=``
+has its own checks in :mod:`reinforce_lab.resume`); every problem is one
 :class:`~reinforce_lab.config.ConfigError` line (the entry point prints it and exits 2).
 """
 
@@ -11,25 +11,6 @@ import os
 from pathlib import Path
 
 from .config import ConfigError, validate
-
-
-def resume_argv(argv: list[str]) -> list[str]:
-    """``resume=RUN_DIR [overrides]`` → that run's own overrides, then the new ones, in its folder."""
-    import yaml
-
-    given = [a for a in argv if a.startswith("resume=")]
-    if not given:
-        return argv
-    if any(a in ("-m", "--multirun") for a in argv):
-        raise ConfigError("resume", given[-1].split("=", 1)[1], "a single run (not with -m)")
-    run_dir = Path(given[-1].split("=", 1)[1]).expanduser().resolve()
-    overrides = run_dir / ".hydra" / "overrides.yaml"
-    if not overrides.is_file():
-        raise ConfigError("resume", run_dir, "a run folder written by rlab-train (with .hydra/overrides.yaml)")
-    previous = [o for o in (yaml.safe_load(overrides.read_text()) or [])
-                if not o.startswith(("resume=", "hydra.run.dir="))]
-    extra = [a for a in argv if not a.startswith("resume=")]
-    return previous + extra + [f"hydra.run.dir={run_dir}", f"resume={run_dir}"]
 
 
 def precheck(argv: list[str]) -> None:
@@ -52,7 +33,7 @@ def precheck(argv: list[str]) -> None:
         with initialize_config_module("reinforce_lab.conf", version_base="1.3"):
             cfg = compose("train", overrides=overrides)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(*_explain_composition_error(exc)) from None
+        raise ConfigError(*explain_composition_error(exc)) from None
     validate(cfg)
     _check_writable(argv)
 
@@ -67,7 +48,8 @@ def _has_sweep(overrides: list[str]) -> bool:
         return False
 
 
-def _explain_composition_error(exc: BaseException) -> tuple[str, str, str]:
+def explain_composition_error(exc: BaseException) -> tuple[str, str, str]:
+    """A Hydra/OmegaConf composition error as ``(key, value, allowed)`` for a one-line :class:`ConfigError`."""
     text = str(exc)
     full_key = next((line.split(":", 1)[1].strip() for line in text.splitlines()
                      if line.strip().startswith("full_key:")), None)

@@ -8,9 +8,11 @@ Usage::
 
 Runs that differ only by seed form a group (one row, one curve); groups are compared
 with the interquartile mean and a 95% bootstrap CI (Agarwal et al. 2021, see
-:mod:`reinforce_lab.stats`). Failed runs are listed in the report and left out of the
-statistics. The Python API is :func:`load_runs`, :func:`group_runs`, :func:`summarise`
-and :func:`write_report`.
+:mod:`reinforce_lab.stats`). Only finished runs with episodes count. Every other run (no
+summary.json: killed or still running; a torn or malformed file; failed; no episodes) is
+left out: one line ``skipped RUN: REASON`` on stderr and one line in report.md each; a bad
+file never stops the report; exit status 0, or 1 when no run is usable (``EXIT_STATUS``).
+The Python API is :func:`load_runs`, :func:`group_runs`, :func:`summarise` and :func:`write_report`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import stats
+from .errors import ConfigError
+from .extras import check_report_extra
+from .report_text import format_table, render_markdown
 from .runs import (COLUMNS, CURVE_POINTS, DEFAULT_WINDOW, ReportError, Run, config_value, overrides_text,  # noqa: F401
-                   group_runs, load_runs)
+                   group_runs, load_runs, printable, resolve_window)
+
+EXIT_STATUS = """exit status: 0 report written, at least one run counts (runs left out are listed);
+1 report written, but no run is usable (report.md lists why each was left out);
+2 bad input (no such PATH, no run folder under it, bad option, cannot write the report)."""
+
 
 def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: float | None = None,
               window: int | None = None, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
@@ -71,14 +81,6 @@ def summarise(groups: dict[str, list[Run]], *, x: str = "env_step", target: floa
             "overrides": overrides_text(runs[0]),
         })
     return rows
-
-
-def resolve_window(groups: dict[str, list[Run]], window: int | None) -> int:
-    """``window`` if given, else the runs' common ``train.window``, else 100."""
-    if window is not None:
-        return int(window)
-    found = {config_value(r.config, "train.window") for runs in groups.values() for r in runs}
-    return int(found.pop()) if len(found) == 1 and isinstance(next(iter(found), None), int) else DEFAULT_WINDOW
 
 
 def learning_curves(groups: dict[str, list[Run]], x: str, window: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -128,11 +130,20 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None, *, 
     Raises:
         ReportError: bad input (see :func:`load_runs`).
     """
+    return _write_report(paths, out, x=x, target=target, window=window, n_boot=n_boot, verbose=verbose)[0]
+
+
+def _write_report(paths: Sequence[str | Path], out: str | Path | None, *, x: str, target: float | None,
+                  window: int | None, n_boot: int, verbose: bool) -> tuple[Path, list[Run]]:
+    """:func:`write_report`, also returning every run found (the CLI's exit status depends on them)."""
     if not paths:
         raise ReportError("no PATH given")
     if (window is not None and int(window) < 1) or n_boot < 1:
         raise ReportError("--window and --n-boot must be at least 1")
-    groups = group_runs(load_runs(paths))
+    runs = load_runs(paths)
+    for run in (r for r in runs if verbose and not r.ok):
+        print(f"skipped {run.label}: {run.reason}", file=sys.stderr)
+    groups = group_runs(runs)
     win = resolve_window(groups, window)
     rows = summarise(groups, x=x, target=target, window=win, n_boot=n_boot)
     out_dir = Path(out if out is not None else paths[0])
@@ -147,17 +158,18 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None, *, 
     written = [_write_csv(rows, out_dir / "summary.csv"),
                plot_curves(groups, out_dir / "curves.png", x=x, window=win, target=target, n_boot=n_boot)]
     md = out_dir / "report.md"
-    md.write_text(render_markdown(rows, groups, "rlab-report " + shlex.join(args), x=x, window=win, n_boot=n_boot))
+    md.write_text(render_markdown(rows, groups, "rlab-report " + shlex.join(args), x=x, window=win, n_boot=n_boot,
+                                  left_out=[r for r in runs if not r.ok]), encoding="utf-8", errors="backslashreplace")
     if verbose:
         print(format_table(rows))
-        print("wrote: " + "  ".join(str(p) for p in (md, *written)))
-    return md
+        print("wrote: " + "  ".join(printable(p) for p in (md, *written)))
+    return md, runs
 
 
 def _write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     import csv
 
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         for row in rows:  # NaN is written as an empty cell, which pandas reads back as NaN
@@ -181,7 +193,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, *, x: str = "env_step"
             # Draw a group only where at least half its runs still have data, not one straggler.
             sparse = np.isfinite(runs).sum(0) < len(runs) / 2
             mean[sparse] = low[sparse] = high[sparse] = np.nan
-            (line,) = ax.plot(grid, mean, lw=1.8, label=f"{name} (n={len(runs)})")
+            label = f"{name} (n={len(runs)})".replace("$", r"\$")  # a "$" in an override is not mathtext
+            (line,) = ax.plot(grid, mean, lw=1.8, label=label)
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, lw=0)
     targets = {target} if target is not None else {r.target for rs in groups.values() for r in rs if r.ok} - {None}
     for t in sorted(targets)[:3]:
@@ -205,70 +218,12 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, *, x: str = "env_step"
     return path
 
 
-def _num(v: Any, fmt: str = ".2f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
-
-
-def _cells(row: dict[str, Any]) -> list[str]:
-    reached = "n/a" if not math.isfinite(row["n_reached_target"]) else f"{row['n_reached_target']}/{row['n_runs']}"
-    return [row["group"], str(row["n_runs"]), f"{_num(row['final_return_mean'])} ± {_num(row['final_return_std'])}",
-            f"{_num(row['final_return_iqm'])} "
-            f"[{_num(row['final_return_ci_low'])}, {_num(row['final_return_ci_high'])}]",
-            _num(row["episodes_to_target_median"], "g"), reached, _num(row["target_return"], "g"),
-            _num(row["auc"]), str(row["n_failed"])]
-
-
-HEADER = ["group", "runs", "final return (mean ± std)", "IQM [95% CI]", "episodes to target (median)",
-          "reached target", "target", "AUC", "failed"]
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """The summary as an aligned plain-text table (what the CLI prints)."""
-    table = [HEADER, *(_cells(r) for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
-
-
-def render_markdown(rows: list[dict[str, Any]], groups: dict[str, list[Run]], command: str, *, x: str,
-                    window: int, n_boot: int) -> str:
-    """``report.md``: results table, figure, groups, left-out runs, method."""
-    runs = [r for rs in groups.values() for r in rs]
-    lines = ["# rlab-report", "", f"Produced by: `{command}`", "",
-             f"{sum(r.ok for r in runs)} runs in {len(groups)} group(s); {sum(not r.ok for r in runs)} left out.", "",
-             "## Results", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
-    lines += ["", "## Learning curves", "", "![learning curves](curves.png)", "", "## Groups", ""]
-    for name, members in groups.items():
-        lines.append(f"- **{name}**: overrides `{overrides_text(members[0]) or '(none)'}`; runs: "
-                     + ", ".join(f"`{r.label}`" for r in members))
-    left_out = [r for r in runs if not r.ok]
-    lines += ["", "## Failed runs (left out of the statistics)", ""]
-    lines += [f"- `{r.label}` ({r.path}): status `{r.status}`" + (f": {r.error}" if r.error else "") for r in left_out]
-    lines += [] if left_out else ["None."]
-    unknown = [r.label for r in runs if r.status == "unknown"]
-    if unknown:
-        lines += ["", f"No summary.json (still running, or killed), included as they are: {', '.join(unknown)}."]
-    lines += ["", "## Method", "",
-              f"- Final return of a run: mean return of its last {window} episodes (summary.json's `final_return` "
-              "uses `train.window`).",
-              f"- IQM: mean of the middle 50% of runs' final returns; 95% CI: percentile bootstrap over runs, {n_boot} "
-              "resamples, seed 0 (the stratified bootstrap of Agarwal et al. 2021, *Deep RL at the Edge of the "
-              "Statistical Precipice*, for one task). Std is the sample standard deviation.",
-              f"- Episodes to target: first episode at which the mean of the last {window} returns reaches the "
-              "target; the median is over the runs that reached it.",
-              f"- Curves: each run's moving average over {window} episodes, interpolated on a common "
-              f"{'env-step' if x == 'env_step' else 'episode'} grid; a run that stopped because it reached the "
-              "target is held at its last value, others end where they ended; a group's line is drawn where at "
-              "least half its runs have data; the band is a 95% bootstrap CI of the mean over runs.",
-              "- AUC: mean height of a run's curve over the part of the grid it covers (normalised area), "
-              "averaged over runs.", ""]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point ``rlab-report``."""
     parser = argparse.ArgumentParser(
-        prog="rlab-report", description="Aggregate run folders into report.md, summary.csv and curves.png.")
+        prog="rlab-report", description="Aggregate run folders into report.md, summary.csv and curves.png. "
+        "Runs that cannot be used (killed, torn or malformed files, failed, no episodes) are listed, one line "
+        "each, and left out.", epilog=EXIT_STATUS)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a run folder, or a folder holding run folders")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the first PATH)")
     parser.add_argument("--x", choices=("env_step", "episode"), default="env_step", help="x-axis of the curves")
@@ -277,11 +232,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     args = parser.parse_args(argv)
     try:
-        write_report(args.paths, args.out, x=args.x, target=args.target, window=args.window, n_boot=args.n_boot,
-                     verbose=True)
-    except (ReportError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        check_report_extra()  # a bare `pip install .`: one line naming the extra, before anything is written
+        md, runs = _write_report(args.paths, args.out, x=args.x, target=args.target, window=args.window,
+                                 n_boot=args.n_boot, verbose=True)
+    except (ReportError, ConfigError, OSError) as exc:
+        print(f"error: {printable(exc)}", file=sys.stderr)
         sys.exit(2)
+    if not any(r.ok for r in runs):
+        print(f"error: no usable run: all {len(runs)} left out (see {printable(md)})", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

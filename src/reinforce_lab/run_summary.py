@@ -107,7 +107,8 @@ class RunSummary:
 
     def closing_message(self, mode: str | None) -> str:
         """The few lines printed at the end of a run: results, files, how to look at W&B."""
-        lines = [f"[rlab] status: {self.status} ({self.stop_reason or 'budget spent'})"]
+        reason = self.stop_reason or {"finished": "budget spent", "failed": self.error}.get(self.status)
+        lines = [f"[rlab] status: {self.status}" + (f" ({reason})" if reason else "")]
         fr = "n/a" if self.final_return is None else f"{self.final_return:.2f}"
         lines.append(f"[rlab] final return (mean of last {self.final_window} episodes): {fr}"
                      f" after {self.episodes:,} episodes / {self.env_steps:,} env steps"

@@ -95,12 +95,18 @@ class TrainingSession:
             wall_s=round(outcome.wall_s, 3), process_wall_s=round(process_seconds(), 3),
             env_steps_per_s=ledger.total_env_steps / outcome.wall_s if outcome.wall_s > 0 else 0.0,
             solved_at_episode=ledger.solved_at[0] if ledger.num_agents == 1 else None,
-            target_return=s.train.target_return, stop_reason=ledger.stop_reason, seed=s.seed, env_id=s.env.id,
+            target_return=s.train.target_return, stop_reason=self._stop_reason(outcome), seed=s.seed, env_id=s.env.id,
             algo=s.algo.name, loss=s.loss.name, git_commit=git_commit(), wandb_run_dir=self.run_logger.wandb_dir,
             run_dir=str(self.run_dir), error=redact(outcome.error, self.secrets) if outcome.error else None)
         if ledger.num_agents > 1:
             summary.num_seeds, summary.agents = ledger.num_agents, agent_summaries(ledger)
         return RunSummary.from_dict(redact(summary.to_dict(), self.secrets))
+
+    def _stop_reason(self, outcome: Outcome) -> str | None:
+        # A clean stop on a signal is the reason even when some agents had already stopped.
+        if outcome.status == "interrupted" and self.graceful.signal_name:
+            return f"{self.graceful.signal_name} received"
+        return self.module.ledger.stop_reason
 
 
 def agent_summaries(ledger: AgentLedger) -> list[AgentSummary]:
@@ -122,9 +128,16 @@ def git_commit() -> str | None:
 
 
 def quiet_lightning() -> None:
-    """Lightning's info lines (devices, a tip to install a cloud logger), and one deprecation warning.
+    """Lightning's info lines (devices, a tip to install a cloud logger), and two warnings.
 
-    The warning is ``isinstance(treespec, LeafSpec)`` inside Lightning's own ``_pytree.py``
+    The first is "The `srun` command is available on your system but is not used", which
+    Lightning prints on every run where SLURM is installed (every cluster node and login node)
+    and which lands in the W&B console log. A job that SLURM starts runs inside a job step,
+    where Lightning does not warn; rlab's jobs use one device, so the hint (prepend ``srun``
+    for multi-process training) never applies. It also quotes the command line, secrets
+    included.
+
+    The second is ``isinstance(treespec, LeafSpec)`` inside Lightning's own ``_pytree.py``
     (pytorch-lightning 2.6.6 with torch 2.13.0): nothing a user of rlab can act on. Lightning's
     dataloader warnings (workers, dataset length, batch counts), which earlier versions of this
     function also filtered, no longer fire for the module's endless tick stream (checked with
@@ -133,3 +146,4 @@ def quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message="The `srun` command is available on your system but is not used")

@@ -11,7 +11,7 @@
   end of a multirun it prints one line per failed job and, if any failed, ends ``rlab-train``
   with exit code 1 (once every job has run).
 
-Importing :mod:`reinforce_lab` registers the resolver (see ``__init__.py``).
+Importing :mod:`reinforce_lab` registers the resolver (:mod:`reinforce_lab.resolvers`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,6 @@ GROUP_RESOLVER = "rlab.group"
 MAX_GROUP_LEN = 128  # W&B's limit on a group name
 SWEEP_ROOT = "multirun"
 CLOCK_SLACK_S = 60  # jobs on other machines (SLURM) may have clocks a little behind this one's
-
-def register_resolvers() -> None:
-    """Register ``${rlab.group:}`` with OmegaConf (idempotent)."""
-    if not OmegaConf.has_resolver(GROUP_RESOLVER):
-        OmegaConf.register_new_resolver(GROUP_RESOLVER, wandb_group)
-
 
 def quiet_launcher_schema_warning() -> None:
     """Silence Hydra's deprecation warning about ``conf/hydra/launcher/<plugin>.yaml``.

@@ -21,8 +21,10 @@ from . import run_summary  # noqa: F401 - imported first: its clock is the fallb
 from . import sweeps
 from .checkpointing import CheckpointError
 from .config import ConfigError, check_group_choices, validate
+from .extras import check_extras
 from .numerics import NonFiniteError
-from .preflight import precheck, resume_argv
+from .preflight import precheck
+from .resume import NothingToTrain, check_resume, resume_argv
 from .settings import RunSettings, run_settings
 
 
@@ -167,9 +169,14 @@ def main() -> None:
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])
         check_group_choices([a for a in sys.argv[1:] if not a.startswith("-")])
+        check_extras(sys.argv[1:])
         precheck(sys.argv[1:])
+        check_resume(sys.argv[1:])
     except ConfigError as exc:
         _fail(str(exc))
+    except NothingToTrain as done:
+        print(done, flush=True)
+        sys.exit(0)
     _hydra_main()
 
 

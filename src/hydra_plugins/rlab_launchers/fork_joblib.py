@@ -78,8 +78,15 @@ class ForkJoblibLauncher(Launcher):
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        # Imported here, not at the top: the plugin scan would import joblib in every run (~0.3 s).
-        from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+        # Imported here, not at the top: Hydra's plugin scan imports this module in every run,
+        # where joblib would cost ~0.3 s and, without the sweeps extra, break runs that never use it.
+        try:
+            from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+        except ModuleNotFoundError as exc:  # rlab-train says so before starting (reinforce_lab.extras)
+            from reinforce_lab.extras import install_hint
+
+            raise ModuleNotFoundError(f"hydra/launcher=joblib needs hydra-joblib-launcher: "
+                                      f"{install_hint('sweeps')}") from exc
 
         from reinforce_lab.tricks import forked_workers
 

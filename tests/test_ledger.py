@@ -130,3 +130,15 @@ def test_closing_message_names_status_files_and_wandb(tmp_path):
     text = s.closing_message("offline")
     assert "status: finished (target return reached)" in text and "wandb sync /w/offline-run-1" in text
     assert "target 475: not reached" in text
+
+
+@pytest.mark.parametrize(("status", "reason", "shown"), [
+    ("interrupted", "SIGINT received", "status: interrupted (SIGINT received)"),
+    ("interrupted", None, "status: interrupted\n"),          # never "budget spent" for a stopped run
+    ("finished", None, "status: finished (budget spent)"),
+    ("failed", None, "status: failed (x)"),                  # the error
+])
+def test_closing_message_status_line(tmp_path, status, reason, shown):
+    s = RunSummary.failed(tmp_path, "x", 0)
+    s.status, s.stop_reason = status, reason
+    assert shown in s.closing_message(None) + "\n"

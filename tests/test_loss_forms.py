@@ -83,7 +83,7 @@ def test_surrogate_is_the_general_update_rule():
     loss.backward()
     assert_close(-theta.grad, 3.0 * x)
     assert c.grad is None
-    assert float(loss.detach()) == pytest.approx(-3.0 * float(theta @ x))
+    assert float(loss.detach()) == pytest.approx(-3.0 * float((theta @ x).detach()))
 
 
 def _pg(policy, value_fn, advantage, form, sequential=False, entropy=0.0, normalize=True, gamma_t=True,

@@ -137,7 +137,7 @@ def _show(value: Any) -> str:
 def _check_something_left(run_dir: Path, config: dict[str, Any]) -> None:
     """Raise :class:`NothingToTrain` when every agent of the checkpoint has reached a limit of ``config``'s budget."""
     from .checkpointing import checkpoint_path, read_checkpoint
-    from .ledger import Budget, limit_reached
+    from .ledger import TARGET, Budget, limit_reached
 
     ledger = read_checkpoint(checkpoint_path(run_dir))["rlab"]["ledger"]
     budget = Budget(config.get("train.max_env_steps"), config.get("train.max_episodes"),
@@ -146,7 +146,9 @@ def _check_something_left(run_dir: Path, config: dict[str, Any]) -> None:
                for steps, eps, solved in zip(ledger["env_steps"], ledger["episodes"], ledger["solved_at"])]
     if all(reasons):
         steps, episodes = max(ledger["env_steps"]), max(ledger["episodes"])
+        hint = (f"train.target_return=null (it reached its target)" if TARGET in reasons
+                else f"train.max_env_steps=N (N > {steps:,})")
         raise NothingToTrain(
             f"[rlab] {run_dir} has finished ({', '.join(sorted(set(reasons)))}: {episodes:,} episodes, "
             f"{steps:,} env steps per agent); nothing to train, nothing changed. To train it further, raise its "
-            f"budget: rlab-train resume={run_dir} train.max_env_steps=N (N > {steps:,})")
+            f"budget: rlab-train resume={run_dir} {hint}")

@@ -3,8 +3,10 @@
 W&B conventions (../shared/design.md): project ``reinforce-lab``; offline unless
 ``WANDB_MODE`` is set or an API key is available (``WANDB_API_KEY`` or a ``~/.netrc``
 entry for the W&B host); ``env_step`` is the x-axis of every ``train/*`` and ``eval/*``
-metric; one run per job, finished even when the job fails (exit code 1). API keys are never
-read into the config, printed or logged.
+metric; one run per job, finished even when the job fails (exit code 1). A finish waits at most
+``WANDB_FINISH_TIMEOUT`` seconds (default 30) for uploads: a server that dies mid-run costs that
+wait, not minutes of retries, and the local run folder keeps everything for ``wandb sync``. API
+keys are never read into the config, printed or logged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from .tricks.wandb_orphans import stop_orphaned_wandb_services
 # Resuming right after a SIGKILL: the killed process's W&B service still holds the run id
 # ("run ID is in use") until it notices that its parent is gone; retry this long.
 IN_USE_RETRIES, IN_USE_WAIT_S = 45, 2.0
+
+# The most a run's finish waits for its uploads (W&B's own default: forever; a server that died
+# mid-run made wandb 0.31's finish retry for 6+ minutes). Everything is on disk already.
+FINISH_TIMEOUT_S = 30.0
 
 
 def wandb_mode(requested: str | None = None) -> str:
@@ -79,7 +85,7 @@ class WandbRun:
             stop_orphaned_wandb_services()  # a killed run's W&B helper would hold its id
             kwargs.update(id=resume_id, resume="allow")
         with redacted_argv(secrets) as settings:  # W&B records sys.argv in its metadata
-            settings = dict(settings, init_timeout=init_timeout)
+            settings = dict(settings, init_timeout=init_timeout, **finish_settings())
             try:
                 logger, run = _start(factory, mode, settings, kwargs)
             except Exception as exc:  # noqa: BLE001 - any failure to reach W&B
@@ -97,9 +103,30 @@ class WandbRun:
         return cls(logger, run, mode)
 
     def finish(self, summary: RunSummary) -> None:
-        """Copy the summary into the run and finish it (exit code 1 unless it finished)."""
+        """Copy the summary into the run and finish it (exit code 1 unless it finished).
+
+        The wait for uploads is bounded (:func:`finish_settings`): when the server does not
+        take the run's data in time, the run's local files are complete and one line says so,
+        with the ``wandb sync`` command that uploads them later.
+        """
         self.run.summary.update({k: v for k, v in summary.to_dict().items() if v is not None})
-        self.run.finish(exit_code=0 if summary.status == "finished" else 1)
+        local_dir = self.local_dir  # read before finishing: the run is closed afterwards
+        try:
+            self.run.finish(exit_code=0 if summary.status == "finished" else 1)
+        except TimeoutError:
+            print(f"[rlab] W&B server unreachable at finish; run files are complete locally: wandb sync {local_dir}",
+                  file=sys.stderr, flush=True)
+
+
+def finish_settings() -> dict[str, Any]:
+    """W&B settings that bound a run's finish to ``WANDB_FINISH_TIMEOUT`` (default
+    :data:`FINISH_TIMEOUT_S`) seconds and make it raise ``TimeoutError`` when the time is up.
+
+    W&B reads ``WANDB_FINISH_TIMEOUT`` itself, but settings passed to ``wandb.init`` win over
+    the environment, so the user's value is read here.
+    """
+    timeout = float(os.environ.get("WANDB_FINISH_TIMEOUT") or FINISH_TIMEOUT_S)
+    return {"finish_timeout": timeout, "finish_timeout_raises": True}
 
 
 def _start(factory: Callable[..., Any], mode: str, settings: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -122,7 +149,10 @@ def _finish_current(exit_code: int) -> None:
     import wandb
 
     if wandb.run is not None:
-        wandb.run.finish(exit_code=exit_code, quiet=True)
+        try:
+            wandb.run.finish(exit_code=exit_code)
+        except TimeoutError:  # the server that failed the start is not taking this run either
+            pass
 
 
 def record_failed_job(logger_cfg: dict[str, Any], config: dict[str, Any], run_dir: Path,
@@ -136,7 +166,8 @@ def record_failed_job(logger_cfg: dict[str, Any], config: dict[str, Any], run_di
         run = wandb.init(project=logger_cfg.get("project"), entity=logger_cfg.get("entity"),
                          group=logger_cfg.get("group"), job_type=logger_cfg.get("job_type"),
                          name=logger_cfg.get("name"), tags=logger_cfg.get("tags"), dir=str(run_dir),
-                         mode=wandb_mode(logger_cfg.get("mode")), config=config)
+                         mode=wandb_mode(logger_cfg.get("mode")), config=config,
+                         settings=wandb.Settings(**finish_settings()))
         wandb_run = WandbRun(None, run, "")
         wandb_run.finish(summary)
         return wandb_run.local_dir

@@ -230,7 +230,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--target", type=float, metavar="FLOAT", help="return to reach (default: each run's target_return)")
     parser.add_argument("--window", type=int, metavar="N", help="episodes in the moving average (default: train.window, else 100)")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    parser.add_argument("--status", action="store_true", help="instead of a report: one line per job of each sweep "
+                        "in PATH (finished, running with its env steps, pending, failed and why; SLURM's state when "
+                        "squeue/sacct answer); writes nothing, exit 0")
+    parser.add_argument("--watch", type=float, metavar="SECONDS", help="with --status: print it again every SECONDS "
+                        "until no job runs or waits (Ctrl-C stops)")
     args = parser.parse_args(argv)
+    if args.watch is not None and (not args.status or not args.watch > 0):
+        parser.error("--watch needs --status and a number of seconds > 0")
+    if args.status:
+        from .sweep_status import StatusError, show_status
+
+        try:
+            sys.exit(show_status(args.paths, watch=args.watch))
+        except StatusError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
     try:
         check_report_extra()  # a bare `pip install .`: one line naming the extra, before anything is written
         md, runs = _write_report(args.paths, args.out, x=args.x, target=args.target, window=args.window,

@@ -152,3 +152,37 @@ def _check_something_left(run_dir: Path, config: dict[str, Any]) -> None:
             f"[rlab] {run_dir} has finished ({', '.join(sorted(set(reasons)))}: {episodes:,} episodes, "
             f"{steps:,} env steps per agent); nothing to train, nothing changed. To train it further, raise its "
             f"budget: rlab-train resume={run_dir} {hint}")
+
+
+def sweep_job_state(config: dict[str, Any], run_dir: Path) -> tuple[str | None, float | None]:
+    """What a sweep job finds in its folder: ``("finished", final return)``, ``("resume", None)`` or ``(None, None)``.
+
+    A folder already holds this job's run only after a requeue (SLURM preemption or time limit:
+    the same job runs again in the same folder; sweep folders are otherwise new). Finished
+    runs are never rerun; a checkpoint of the same config is resumed. A checkpoint of another
+    config (a sweep started again into an old folder by hand) is refused in one line.
+
+    Raises:
+        ConfigError: the folder's checkpoint was trained with another config.
+    """
+    from .checkpointing import checkpoint_path, read_checkpoint
+    from .run_summary import read_summary_fields
+
+    try:
+        summary = read_summary_fields(run_dir)
+    except (OSError, ValueError):
+        summary = {}
+    if summary.get("status") == "finished":
+        fr = summary.get("final_return")
+        return "finished", float(fr) if isinstance(fr, (int, float)) else None
+    if not checkpoint_path(run_dir).is_file():
+        return None, None
+    stored = dict(_flatten(read_checkpoint(checkpoint_path(run_dir))["rlab"]["config"]))
+    now = dict(_flatten(config))
+    changed = [k for k in dict.fromkeys([*stored, *now]) if not _resumable(k)
+               and stored.get(k, _MISSING) != now.get(k, _MISSING) and stored.get(k) != "***"]  # *** a masked secret
+    if changed:
+        k = changed[0]
+        raise ConfigError("hydra.sweep.dir", run_dir.parent, f"a new sweep folder ({run_dir} holds a run trained with "
+                          f"{k}={_show(stored.get(k, _MISSING))}, this job has {_show(now.get(k, _MISSING))})")
+    return "resume", None

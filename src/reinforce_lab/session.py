@@ -105,7 +105,8 @@ class TrainingSession:
     def _stop_reason(self, outcome: Outcome) -> str | None:
         # A clean stop on a signal is the reason even when some agents had already stopped.
         if outcome.status == "interrupted" and self.graceful.signal_name:
-            return f"{self.graceful.signal_name} received"
+            why = " (SLURM preemption or time limit)" if self.graceful.signal_name == "SIGUSR2" else ""
+            return f"{self.graceful.signal_name} received{why}"
         return self.module.ledger.stop_reason
 
 

@@ -118,14 +118,17 @@ class SweepSummary(Callback):
 def job_statuses(sweep_dir: Path, since: float = 0.0) -> dict[Path, tuple[str, str]]:
     """``{job folder: (status, error)}`` for the jobs under ``sweep_dir`` that started after ``since``.
 
-    A job is a folder with Hydra's ``.hydra/``; one without ``summary.json`` was killed
-    before it could write one (status ``missing``).
+    A job is a folder with Hydra's ``.hydra/`` (one without ``summary.json`` was killed before
+    it could write one: status ``missing``), or with only a ``summary.json``: a job that never
+    started, which the SLURM launcher recorded with SLURM's reason.
     """
     out = {}
-    for hydra_dir in sorted(sweep_dir.rglob(".hydra"), key=lambda p: _natural_key(p.parent)):
-        job = hydra_dir.parent
+    folders = {p.parent for pattern in (".hydra", "summary.json") for p in sweep_dir.rglob(pattern)}
+    for job in sorted(folders, key=_natural_key):
+        hydra_dir = job / ".hydra"
         try:
-            if (hydra_dir / "overrides.yaml").stat().st_mtime < since:
+            stamp = hydra_dir / "overrides.yaml" if hydra_dir.is_dir() else job / "summary.json"
+            if stamp.stat().st_mtime < since:
                 continue  # left over from an earlier sweep into the same folder
             summary = read_summary(job)
             out[job] = (summary.status, summary.error or "")

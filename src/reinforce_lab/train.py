@@ -75,6 +75,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     summary = session.fit(resume=resumed is not None)
     if s.train.progress:
         print(summary.closing_message(run_logger.mode), flush=True)
+    graceful.hand_over()  # SLURM preemption/time limit: submitit requeues the job now that all is saved
     return summary.to_dict()
 
 
@@ -134,6 +135,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     multirun = sweeps.is_multirun()
     try:
         validate(cfg)
+        if multirun and (done := _continue_sweep_job(cfg, run_dir)) is not None:
+            return done
         summary = run(cfg, run_dir)
     except ConfigError as exc:
         if multirun:
@@ -158,6 +161,27 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         sys.exit(1)
     final_return = summary.get("final_return")
     return sweeps.failure_value() if multirun and final_return is None else final_return
+
+
+def _continue_sweep_job(cfg: DictConfig, run_dir: Path) -> float | None:
+    """A sweep job whose folder already holds its run (a SLURM requeue after preemption or a time limit).
+
+    Finished: never rerun; its final return is returned as is. Interrupted or killed with a
+    checkpoint: ``cfg.resume`` is set so that the job continues from the checkpoint. Else None.
+    """
+    from omegaconf import open_dict
+
+    from .resume import sweep_job_state
+
+    state, final_return = sweep_job_state(OmegaConf.to_container(cfg, resolve=True), run_dir)
+    if state == "finished":
+        print(f"[rlab] {run_dir} has finished: not run again", flush=True)
+        return sweeps.failure_value() if final_return is None else final_return
+    if state == "resume":
+        print(f"[rlab] {run_dir} holds this job's checkpoint: resuming it", flush=True)
+        with open_dict(cfg):
+            cfg.resume = str(run_dir)
+    return None
 
 
 def main() -> None:

@@ -61,6 +61,33 @@ class WandbRun:
     logger: Any
     run: Any
     mode: str
+    lost: str | None = None  # why W&B stopped taking records (its service ended), else None
+
+    def __post_init__(self) -> None:
+        if self.logger is not None:
+            self.logger.log_metrics = self._guarded(self.logger.log_metrics)
+
+    def _guarded(self, log_metrics: Callable[..., Any]) -> Callable[..., Any]:
+        """``log_metrics`` that survives the end of W&B's service process.
+
+        SLURM signals every process of a job step: on ``scancel`` or preemption W&B's
+        ``wandb-core`` helper gets SIGTERM too and exits while training is stopping cleanly,
+        and every later record raises ``ConnectionResetError``. Training must not fail for
+        that: the run goes on without W&B (one line says so), and its records stay in
+        ``episodes.csv``, the checkpoint and the W&B files written so far.
+        """
+        def log(*args: Any, **kwargs: Any) -> Any:
+            if self.lost is not None:
+                return None
+            try:
+                return log_metrics(*args, **kwargs)
+            except ConnectionError as exc:
+                self.lost = f"{type(exc).__name__}: {exc}"
+                print(f"[rlab] W&B stopped taking records ({self.lost}; its service process ended); training goes "
+                      f"on, episodes.csv keeps every episode; W&B files so far: wandb sync {self.local_dir}",
+                      file=sys.stderr, flush=True)
+                return None
+        return log
 
     @property
     def id(self) -> str:
@@ -109,13 +136,18 @@ class WandbRun:
         take the run's data in time, the run's local files are complete and one line says so,
         with the ``wandb sync`` command that uploads them later.
         """
-        self.run.summary.update({k: v for k, v in summary.to_dict().items() if v is not None})
         local_dir = self.local_dir  # read before finishing: the run is closed afterwards
         try:
+            if self.lost is None:
+                self.run.summary.update({k: v for k, v in summary.to_dict().items() if v is not None})
             self.run.finish(exit_code=0 if summary.status == "finished" else 1)
         except TimeoutError:
             print(f"[rlab] W&B server unreachable at finish; run files are complete locally: wandb sync {local_dir}",
                   file=sys.stderr, flush=True)
+        except ConnectionError as exc:  # the service ended (see _guarded): nothing more to tell it
+            if self.lost is None:
+                print(f"[rlab] W&B's service ended before the finish ({type(exc).__name__}); W&B files so far: "
+                      f"wandb sync {local_dir}", file=sys.stderr, flush=True)
 
 
 def finish_settings() -> dict[str, Any]:

@@ -7,7 +7,7 @@ EXTRAS := mujoco,box2d,video,report,sweeps,test
 ARGS   ?=
 EXP    ?=
 
-.PHONY: install train test test-no-tricks test-slow bench reproduce clean
+.PHONY: install train test test-no-tricks test-slow test-slurm bench reproduce clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ test-no-tricks: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow $(ARGS)
+
+# Sweeps on a real SLURM cluster (preemption, time limits, cancelled and killed jobs), slow ones
+# included: needs `scripts/slurm-local.sh up` (as root, Debian) or a cluster of your own; ~6 min.
+test-slurm: $(STAMP)
+	$(BIN)/python -m pytest -q -m slurm $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(ARGS)

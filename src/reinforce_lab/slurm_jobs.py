@@ -1,4 +1,7 @@
-"""What SLURM says about a sweep job that did not finish, in words, and where that is recorded.
+"""What SLURM says about a sweep's jobs: their ids, their states, and why one did not finish.
+
+:func:`slurm_ids` and :func:`query_states` serve ``rlab-report --status``
+(:mod:`reinforce_lab.sweep_status`); the rest the launcher.
 
 The submitit launcher (``hydra/launcher=submitit_slurm``,
 :mod:`hydra_plugins.rlab_launchers.rlab_submitit`) asks here, for every job whose folder does
@@ -12,14 +15,19 @@ with that reason.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+from .run_folder import printable
 from .run_summary import RunSummary, read_summary
 
+SCHEDULER_TIMEOUT_S = 4  # for rlab-report --status: squeue/sacct answer in well under a second
 SACCT_TIMEOUT_S = 10  # sacct answers in well under a second; a controller that is down hangs ~9 s
 SETTLE_S = 20  # sacct may say RUNNING for a few seconds after a job ended: wait this long for a final state
 UNSETTLED = ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "UNKNOWN")
@@ -59,8 +67,6 @@ def job_state(job_id: str) -> tuple[str, str]:
 
 def final_state(job_id: str, settle_s: float = SETTLE_S) -> tuple[str, str]:
     """:func:`job_state` once it is final (or whatever it is after ``settle_s`` seconds)."""
-    import time
-
     deadline = time.monotonic() + settle_s
     state, code = job_state(job_id)
     while state.split()[0] in UNSETTLED and time.monotonic() < deadline and shutil.which("sacct"):
@@ -104,8 +110,6 @@ def vanished(job_id: str) -> bool:
 
 def wait(job: Any, poll_s: float = 5.0, grace_s: float = 30.0) -> bool:
     """Wait until a submitit job is done (True), or has vanished for ``grace_s`` seconds (False)."""
-    import time
-
     gone_since = None
     while not job.done():
         if vanished(str(job.job_id)):
@@ -136,3 +140,86 @@ def record_outcome(run_dir: Path, job_id: str, seed: int | None = None) -> str |
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     summary.write(run_dir)
     return why
+
+
+# ---------------------------------------------------------------- a sweep's jobs at a glance
+def slurm_ids(sweep: Path, batches: list[list[list[str]]] | None, started: dict[int, str]) -> dict[int, str]:
+    """``{job num: SLURM job id}`` from submitit's ``.submitit/<id>/`` folders.
+
+    hydra-submitit-launcher submits each batch with ``executor.map_array``: task ``i`` of the k-th
+    array is job ``i`` + the jobs of earlier batches (a batch of one is a plain job). A started
+    job's ``hydra.job.id`` (its submitit id; ``started``: ``{job num: id}``) is taken instead.
+    """
+    arrays: dict[int, set[int]] = {}
+    try:
+        # A job's folder holds its pickle; an array's own folder (``.submitit/<array id>/``) only its sbatch script.
+        names = [p.name for p in (sweep / ".submitit").iterdir() if os.path.lexists(p / f"{p.name}_submitted.pkl")]
+    except OSError:
+        names = []
+    for name in names:
+        m = re.fullmatch(r"(\d+)(?:_(\d+))?", name)
+        if m:
+            arrays.setdefault(int(m[1]), set()).add(int(m[2]) if m[2] else -1)
+    sizes = [len(b) for b in batches] if batches else []
+    out, offset = {}, 0
+    for k, (array, tasks) in enumerate(sorted(arrays.items())):
+        for task in tasks:
+            out[offset + max(task, 0)] = str(array) if task < 0 else f"{array}_{task}"
+        offset += sizes[k] if k < len(sizes) else max(tasks) + 1
+    for num, job_id in started.items():  # the basic launcher's ids ("0", "1") are not in .submitit/
+        if out and job_id in names:
+            out[num] = job_id
+    return out
+
+
+def query_states(ids: set[str]) -> tuple[dict[str, tuple[str, str]], str]:
+    """``({job id: (state, pending reason)}, note)`` from squeue (live jobs) and sacct (ended ones), run at once.
+
+    Both are waited for ``SCHEDULER_TIMEOUT_S`` in all; no answer leaves the jobs to their folders.
+    """
+    arrays = ",".join(sorted({i.split("_")[0] for i in ids}))
+    commands = {"squeue": ["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", arrays],
+                "sacct": ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", arrays]}
+    procs, notes = {}, []
+    for name, argv in commands.items():
+        if ids and shutil.which(name):
+            try:
+                procs[name] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                               errors="replace", start_new_session=True)
+            except OSError as exc:
+                notes.append(f"{name}: {printable(exc, 60)}")
+    if not procs:
+        return {}, "folders only (" + ("no squeue/sacct here" if ids else "no .submitit/ jobs") + ")"
+    deadline, outputs = time.monotonic() + SCHEDULER_TIMEOUT_S, {}
+    for name, proc in procs.items():
+        try:
+            outputs[name] = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its whole group: a wrapper's child would hold the pipe open
+            proc.communicate()
+            notes.append(f"{name} gave no answer in {SCHEDULER_TIMEOUT_S} s")
+    states: dict[str, tuple[str, str]] = {}
+    for name in ("sacct", "squeue"):  # squeue's live view wins over accounting's
+        for line in outputs.get(name, "").splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) >= 2 and cells[1]:
+                reason = cells[2] if len(cells) > 2 and cells[2] not in ("None", "(null)") else ""
+                for job_id in _expand(cells[0]):
+                    states[job_id] = (cells[1].split()[0], reason)  # "CANCELLED by 1000" → CANCELLED
+    if "sacct" in outputs and procs["sacct"].returncode == 0:  # accounting lists every job it ever started
+        # ... but not an array task cancelled while pending (it never got a record of its own).
+        states.update({i: ("no record", "") for i in ids if i not in states})
+    return states, "scheduler: SLURM (" + ", ".join([*procs, *notes]) + ")"
+
+
+def _expand(job_id: str) -> list[str]:
+    """``123_[0-2,5%4]`` (pending array tasks) → ``123_0 … 123_2, 123_5``; other ids as they are."""
+    m = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job_id)
+    if not m:
+        return [job_id]
+    out = []
+    for part in m[2].split(","):
+        low, _, high = part.partition("-")
+        if low.isdigit() and (high or low).isdigit():
+            out += [f"{m[1]}_{i}" for i in range(int(low), int(high or low) + 1)]
+    return out

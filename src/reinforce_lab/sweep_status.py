@@ -11,11 +11,7 @@ which never raise, and only the ends of ``episodes.csv`` (a long run's file is h
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import signal
 import stat
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,9 +19,9 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from .run_folder import EPISODES_FILE, printable, read_summary, read_yaml
+from .slurm_jobs import query_states, slurm_ids
 
 STALL_S = 600  # no write for 10 min: an update of CartPole-size envs takes seconds, so likely killed
-SCHEDULER_TIMEOUT_S = 4  # squeue/sacct answer in well under a second; a controller that is down hangs ~9 s
 TAIL_BYTES = 64 << 10  # enough rows to see every agent of a train.num_seeds job
 # SLURM states of a job that still holds or waits for resources (man squeue, JOB STATE CODES).
 LIVE = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
@@ -95,90 +91,6 @@ def _hydra_job(folder: Path) -> dict[str, Any]:
     tree, _ = read_yaml(folder / ".hydra" / "hydra.yaml", dict)
     job = (tree or {}).get("hydra", {}).get("job") if isinstance((tree or {}).get("hydra"), dict) else None
     return job if isinstance(job, dict) else {}
-
-
-def slurm_ids(sweep: Path, batches: list[list[list[str]]] | None, folders: dict[int, Path]) -> dict[int, str]:
-    """``{job num: SLURM job id}`` from submitit's ``.submitit/<id>/`` folders.
-
-    hydra-submitit-launcher submits each batch with ``executor.map_array``: task ``i`` of the k-th
-    array is job ``i`` + the jobs of earlier batches (a batch of one is a plain job). A started
-    job's ``hydra.job.id`` (its submitit id) is taken instead where readable.
-    """
-    arrays: dict[int, set[int]] = {}
-    try:
-        # A job's folder holds its pickle; an array's own folder (``.submitit/<array id>/``) only its sbatch script.
-        names = [p.name for p in (sweep / ".submitit").iterdir() if os.path.lexists(p / f"{p.name}_submitted.pkl")]
-    except OSError:
-        names = []
-    for name in names:
-        m = re.fullmatch(r"(\d+)(?:_(\d+))?", name)
-        if m:
-            arrays.setdefault(int(m[1]), set()).add(int(m[2]) if m[2] else -1)
-    sizes = [len(b) for b in batches] if batches else []
-    out, offset = {}, 0
-    for k, (array, tasks) in enumerate(sorted(arrays.items())):
-        for task in tasks:
-            out[offset + max(task, 0)] = str(array) if task < 0 else f"{array}_{task}"
-        offset += sizes[k] if k < len(sizes) else max(tasks) + 1
-    for num, folder in folders.items():  # the basic launcher's ids ("0", "1") are not in .submitit/
-        job_id = str(_hydra_job(folder).get("id", "")) if out else ""
-        if job_id in names:
-            out[num] = job_id
-    return out
-
-
-# ---------------------------------------------------------------- the scheduler
-def query_slurm(ids: set[str]) -> tuple[dict[str, tuple[str, str]], str]:
-    """``({job id: (state, pending reason)}, note)`` from squeue (live jobs) and sacct (ended ones), run at once.
-
-    Both are waited for ``SCHEDULER_TIMEOUT_S`` in all; no answer leaves the jobs to their folders.
-    """
-    arrays = ",".join(sorted({i.split("_")[0] for i in ids}))
-    commands = {"squeue": ["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", arrays],
-                "sacct": ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", arrays]}
-    procs, notes = {}, []
-    for name, argv in commands.items():
-        if ids and shutil.which(name):
-            try:
-                procs[name] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                               errors="replace", start_new_session=True)
-            except OSError as exc:
-                notes.append(f"{name}: {printable(exc, 60)}")
-    if not procs:
-        return {}, "folders only (" + ("no squeue/sacct here" if ids else "no .submitit/ jobs") + ")"
-    deadline, outputs = time.monotonic() + SCHEDULER_TIMEOUT_S, {}
-    for name, proc in procs.items():
-        try:
-            outputs[name] = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its whole group: a wrapper's child would hold the pipe open
-            proc.communicate()
-            notes.append(f"{name} gave no answer in {SCHEDULER_TIMEOUT_S} s")
-    states: dict[str, tuple[str, str]] = {}
-    for name in ("sacct", "squeue"):  # squeue's live view wins over accounting's
-        for line in outputs.get(name, "").splitlines():
-            cells = [c.strip() for c in line.split("|")]
-            if len(cells) >= 2 and cells[1]:
-                reason = cells[2] if len(cells) > 2 and cells[2] not in ("None", "(null)") else ""
-                for job_id in _expand(cells[0]):
-                    states[job_id] = (cells[1].split()[0], reason)  # "CANCELLED by 1000" → CANCELLED
-    if "sacct" in outputs and procs["sacct"].returncode == 0:  # accounting lists every job it ever started
-        # ... but not an array task cancelled while pending (it never got a record of its own).
-        states.update({i: ("no record", "") for i in ids if i not in states})
-    return states, "scheduler: SLURM (" + ", ".join([*procs, *notes]) + ")"
-
-
-def _expand(job_id: str) -> list[str]:
-    """``123_[0-2,5%4]`` (pending array tasks) → ``123_0 … 123_2, 123_5``; other ids as they are."""
-    m = re.fullmatch(r"(\d+)_\[([\d,\-]+)(?:%\d+)?\]", job_id)
-    if not m:
-        return [job_id]
-    out = []
-    for part in m[2].split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit() and (high or low).isdigit():
-            out += [f"{m[1]}_{i}" for i in range(int(low), int(high or low) + 1)]
-    return out
 
 
 # ---------------------------------------------------------------- one job
@@ -291,8 +203,8 @@ def sweep_status(sweep: Path, now: float | None = None) -> tuple[list[Job], list
         job.folder = folder
         if not job.overrides:
             job.overrides = read_yaml(folder / ".hydra" / "overrides.yaml", list)[0] or []
-    ids = slurm_ids(sweep, batches, folders)
-    states, note = query_slurm(set(ids.values()))
+    ids = slurm_ids(sweep, batches, {num: str(_hydra_job(f).get("id", "")) for num, f in folders.items()})
+    states, note = query_states(set(ids.values()))
     for num, slurm_id in ids.items():
         job = jobs.setdefault(num, Job(num))
         job.slurm_id, job.slurm = slurm_id, states.get(slurm_id)
@@ -367,4 +279,4 @@ def show_status(paths: Sequence[str | Path], watch: float | None = None, out: Te
 
 
 __all__ = ["Job", "STALL_S", "StatusError", "classify", "episodes_progress", "find_sweeps", "format_status",
-           "planned_jobs", "query_slurm", "show_status", "slurm_ids", "sweep_status"]
+           "planned_jobs", "query_states", "show_status", "slurm_ids", "sweep_status"]

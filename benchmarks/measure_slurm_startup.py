@@ -28,7 +28,9 @@ from common import BIN, Measurement, fmt, fx, log, med, read_json, run_cmd, show
 JOB = ["hydra.launcher.partition=cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
 TRAIN = ["train.max_env_steps=300", "env.num_envs=2", "algo.episodes_per_update=2", "train.progress=false"]
 LOGGERS = {"none": ["logger=none"], "wandb (offline)": []}  # the default logger is W&B; run_cmd sets offline
-SLURM_PHASES = ["a_queue", "b_interp", "c_setup", "d_train", "e_teardown", "e2_exit", "e3_slurm_end"]
+SLURM_PHASES = ["a_queue", "b_interp", "c1_to_hydra", "c2_to_train", "d_train", "e_teardown", "e2_exit",
+                "e3_slurm_end"]
+DIRECT_PHASES = ["c1_to_hydra", "c2_to_train", "d_train", "e_teardown"]
 _SUBMITIT = re.compile(r"^submitit INFO \((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\) - (.*)$")
 
 
@@ -61,16 +63,21 @@ def _epoch(stamp: str) -> float:
 
 def _sacct(array_id: str) -> dict[str, dict[str, float]]:
     """Submit/Start/End (1-s resolution) of each task of the array, by ``<array>_<task>``."""
-    res = subprocess.run(["sacct", "-n", "-P", "-X", "-j", array_id, "-o", "JobID,Submit,Start,End,State"],
-                         capture_output=True, text=True, timeout=30)
-    out = {}
-    for line in res.stdout.splitlines():
-        jid, *stamps, _state = line.split("|")
-        try:
-            out[jid] = dict(zip(("submit", "start", "end"),
-                                (dt.datetime.fromisoformat(s).timestamp() for s in stamps)))
-        except ValueError:
-            pass
+    out: dict[str, dict[str, float]] = {}
+    for _ in range(20):  # End reads "Unknown" until slurmdbd has recorded it
+        res = subprocess.run(["sacct", "-n", "-P", "-X", "-j", array_id, "-o", "JobID,Submit,Start,End,State"],
+                             capture_output=True, text=True, timeout=30)
+        lines = res.stdout.splitlines()
+        for line in lines:
+            jid, *stamps, _state = line.split("|")
+            try:
+                out[jid] = dict(zip(("submit", "start", "end"),
+                                    (dt.datetime.fromisoformat(s).timestamp() for s in stamps)))
+            except ValueError:
+                pass
+        if lines and len(out) == len(lines):
+            break
+        time.sleep(0.5)
     return out
 
 
@@ -80,22 +87,38 @@ class ProcWatch(threading.Thread):
     def __init__(self, needle: str, poll_s: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.needle, self.poll_s, self.stop = needle, poll_s, threading.Event()
-        self.last_seen: dict[str, float] = {}  # "<array>_<task>" → time
+        self.first_seen: dict[str, float] = {}  # "<array>_<task>" → time
+        self.last_seen: dict[str, float] = {}
+        self.jobs: dict[str, str | None] = {}  # pid → its job, None if not ours (read once: polls stay cheap)
+
+    def _job(self, pid: str) -> str | None:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"submitit.core._submit" not in cmd or self.needle.encode() not in cmd:
+                return None
+            env = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                       if b"=" in kv)
+            return f"{env[b'SLURM_ARRAY_JOB_ID'].decode()}_{env[b'SLURM_ARRAY_TASK_ID'].decode()}"
+        except (OSError, KeyError, ValueError):
+            return None  # gone meanwhile, or not a job's process
+
+    @staticmethod
+    def _zombie(pid: str) -> bool:
+        """Exited but not yet reaped by srun: it stays in /proc, and is not running our code any more."""
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+        except (OSError, IndexError):
+            return True
 
     def run(self) -> None:
         while not self.stop.wait(self.poll_s):
             now = time.time()
             for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-                try:
-                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                    if b"submitit.core._submit" not in cmd or self.needle.encode() not in cmd:
-                        continue
-                    env = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                               if b"=" in kv)
-                    job = f"{env[b'SLURM_ARRAY_JOB_ID'].decode()}_{env[b'SLURM_ARRAY_TASK_ID'].decode()}"
+                if pid not in self.jobs:
+                    self.jobs[pid] = self._job(pid)
+                if (job := self.jobs[pid]) and not self._zombie(pid):
+                    self.first_seen.setdefault(job, now)
                     self.last_seen[job] = now
-                except (OSError, KeyError, ValueError):
-                    continue  # gone meanwhile, or not ours
 
 
 def _train_times(run_dir: Path) -> tuple[float, float, dict[str, Any]] | None:
@@ -105,6 +128,7 @@ def _train_times(run_dir: Path) -> tuple[float, float, dict[str, Any]] | None:
     if not s or s.get("status") != "finished" or not csv.exists():
         return None
     end = csv.stat().st_mtime  # closed right after trainer.fit returns, before the checkpoint
+    s["hydra_written"] = (run_dir / ".hydra" / "config.yaml").stat().st_mtime  # Hydra, just before the task
     return end - s["wall_s"], end, s
 
 
@@ -139,21 +163,26 @@ def _sweep(logger: str, rep: int, tmp: Path) -> dict[str, Any]:
             log(f"(f) job {jid}: incomplete records, left out")
             continue
         t_start, t_end, s = times
-        # the process's start as summary.json counts it (psutil): written process_wall_s after it
-        proc_start = (sweep_dir / jid.split("_")[1] / "summary.json").stat().st_mtime - s["process_wall_s"]
+        # First seen in /proc (psutil's create_time, behind process_wall_s, rests on the boot time
+        # rounded to the second: up to 1 s off, which the first try showed as negative phases).
+        first = watch.first_seen.get(jid)
+        proc_start = first - watch.poll_s / 2 if first else \
+            (sweep_dir / jid.split("_")[1] / "summary.json").stat().st_mtime - s["process_wall_s"]
         exiting = lines["Exiting after successful completion"]
         gone = None if gone is None else gone + watch.poll_s / 2
         out["jobs"].append({
             "job": jid, "a_queue": proc_start - submit, "b_interp": lines["Loading pickle"] - proc_start,
-            "c_setup": t_start - lines["Loading pickle"], "d_train": s["wall_s"], "e_teardown": exiting - t_end,
+            "c1_to_hydra": s["hydra_written"] - lines["Loading pickle"],
+            "c2_to_train": t_start - s["hydra_written"], "d_train": s["wall_s"], "e_teardown": exiting - t_end,
             "e2_exit": None if gone is None else gone - exiting,
             # sacct's End is truncated to the second: +0.5 s is its expected value
             "e3_slurm_end": None if gone is None or "end" not in a else a["end"] + 0.5 - gone,
             "sacct_submit_to_start_s": a["start"] - a["submit"] if a else None,
             "job_total_s": a["end"] + 0.5 - submit if a else None,
-            "process_s": None if gone is None else gone - proc_start, "gone": gone})
-    last_gone = max((j["gone"] for j in out["jobs"] if j["gone"]), default=None)
-    out["parent_after_jobs_s"] = None if last_gone is None else t0 + res["wall_s"] - last_gone
+            "process_s": None if gone is None else gone - proc_start, "exiting": exiting})
+    # submitit calls a job done once its result pickle exists, i.e. at "Exiting …", not at process end
+    last = max((j["exiting"] for j in out["jobs"]), default=None)
+    out["parent_after_jobs_s"] = None if last is None else t0 + res["wall_s"] - last
     return out
 
 
@@ -169,7 +198,8 @@ def _direct(logger: str, rep: int, tmp: Path) -> dict[str, Any]:
         times = _train_times(run_dir)
         results[seed] = {"cmd": shown(cmd[:-1]), "status": res["status"], "process_s": res["wall_s"]}
         if times:
-            results[seed].update(startup=times[0] - t0, d_train=times[2]["wall_s"],
+            results[seed].update(startup=times[0] - t0, c1_to_hydra=times[2]["hydra_written"] - t0,
+                                 c2_to_train=times[0] - times[2]["hydra_written"], d_train=times[2]["wall_s"],
                                  e_teardown=t0 + res["wall_s"] - times[1])
 
     threads = [threading.Thread(target=one, args=(seed,)) for seed in (0, 1)]
@@ -201,7 +231,7 @@ def measure(cfg: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         out["cases"][logger] = {
             "slurm": {k: med(j[k] for j in jobs) for k in
                       [*SLURM_PHASES, "sacct_submit_to_start_s", "job_total_s", "process_s"]},
-            "direct": {k: med(x[k] for x in runs) for k in ("startup", "d_train", "e_teardown", "process_s")},
+            "direct": {k: med(x[k] for x in runs) for k in ["startup", *DIRECT_PHASES, "process_s"]},
             "sweep": {k: med(s.get(k) for s in r["sweeps"]) for k in
                       ("sweep_s", "parent_before_submit_s", "parent_after_jobs_s")},
             "n_jobs": len(jobs), "n_direct": len(runs), "raw": r,
@@ -241,24 +271,26 @@ def section(f: dict[str, Any], results: dict[str, Any]) -> list[str]:
           f"{', '.join(f'{x:.2f}' for x in f['load_end'])} at the end. "
           f"{f['repeats']} sweeps of 2 jobs per logger, each followed by the same 2 jobs as 2 plain `rlab-train` "
           "runs at once; medians over jobs, seconds. SLURM phases: (a) submission script written → the job's "
-          "Python process starts (`summary.json` mtime − `process_wall_s`); (b) → submitit's `Loading pickle` "
-          "line (interpreter, `import submitit`); (c) → training starts (`episodes.csv` mtime − `wall_s`: "
-          "unpickling the task imports torch/Lightning/Hydra, then config, envs, W&B init); (d) `wall_s`; "
+          "Python process starts (first seen in /proc, polled every 0.1 s); (b) → submitit's `Loading pickle` "
+          "line (interpreter, `import submitit`); (c1) → Hydra writes the job's `.hydra/config.yaml` "
+          "(unpickling the task imports reinforce_lab.train, which pulls in torch; Hydra's job set-up); "
+          "(c2) → training starts (`episodes.csv` mtime − `wall_s`: Lightning, envs, W&B init); (d) `wall_s`; "
           "(e) training end → submitit's `Exiting after successful completion` (checkpoint, summary, W&B "
           "finish, result pickle); (e2) → the process is gone (/proc polled every 0.1 s); (e3) → sacct End "
-          "(+0.5 s, it is truncated to the second). Direct: start-up = launch → training start.", ""]
-    hdr = ["", "(a) queue", "(b) interp.", "(c) set-up", "(d) train", "(e) teardown", "(e2) exit", "(e3) SLURM end",
+          "(+0.5 s, it is truncated to the second). Direct: (c1) launch → `.hydra/config.yaml` (interpreter, "
+          "imports, Hydra's plugin scan and config composition), (c2) as above, (e) training end → exit.", ""]
+    hdr = ["", "(a) queue", "(b) interp.", "(c1) → .hydra", "(c2) → train", "(d) train", "(e) teardown", "(e2) exit", "(e3) SLURM end",
            "total"]
     rows = []
     for logger, c in f["cases"].items():
         s, d = c["slurm"], c["direct"]
         rows.append([f"SLURM, logger={logger} ({c['n_jobs']} jobs)", *(fmt(s[k], 2) for k in SLURM_PHASES),
                      fmt(s["job_total_s"], 2)])
-        rows.append([f"direct, logger={logger} ({c['n_direct']} runs)", "–", "–", fmt(d["startup"], 2),
-                     fmt(d["d_train"], 2), fmt(d["e_teardown"], 2), "", "", fmt(d["process_s"], 2)])
+        rows.append([f"direct, logger={logger} ({c['n_direct']} runs)", "–", "–",
+                     *(fmt(d[k], 2) for k in DIRECT_PHASES), "", "", fmt(d["process_s"], 2)])
     L += table(hdr, rows)
     L += ["", "Whole sweep (2 jobs) and the parent `rlab-train -m` itself (medians):", ""]
-    L += table(["logger", "sweep", "parent start-up until sbatch", "parent after the last job's process",
+    L += table(["logger", "sweep", "parent start-up until sbatch", "parent after the last job's result",
                 "sacct Submit → Start"],
                [[lg, fmt(c["sweep"]["sweep_s"], 1), fmt(c["sweep"]["parent_before_submit_s"], 1),
                  fmt(c["sweep"]["parent_after_jobs_s"], 1), fmt(c["slurm"]["sacct_submit_to_start_s"], 0)]

@@ -17,6 +17,7 @@ from typing import Any
 import measure_fig13_1
 import measure_launchers
 import measure_rollout
+import measure_slurm_startup
 import measure_startup
 import measure_time_to_solve
 from common import HERE, Measurement, log, read_json, table
@@ -24,7 +25,8 @@ from common import HERE, Measurement, log, read_json, table
 # Every part, in the order results.md shows them.
 MEASUREMENTS: dict[str, Measurement] = {m.part: m for m in (
     measure_time_to_solve.MEASUREMENT, measure_rollout.MEASUREMENT, measure_fig13_1.MEASUREMENT,
-    measure_launchers.MEASUREMENT, measure_startup.MEASUREMENT)}
+    measure_launchers.MEASUREMENT, measure_startup.MEASUREMENT,
+    measure_slurm_startup.MEASUREMENT)}
 VERSIONS_SHOWN = ("torch", "gymnasium", "pytorch-lightning", "hydra-core", "omegaconf", "wandb", "numpy",
                   "hydra-joblib-launcher")
 

@@ -14,6 +14,8 @@ Parts, one file each (see benchmarks/README.md for what each measures and why):
                                per-step updates (the book's) and one update per episode
   d  measure_launchers.py      an 8-job sweep: joblib launcher vs the basic (sequential) launcher
   e  measure_startup.py        per-job start-up cost and import times
+  f  measure_slurm_startup.py  per-job start-up of a small submitit_slurm sweep vs the same jobs run directly
+                               (skipped without an idle SLURM cluster)
 
 Each of them runs alone too (``.venv/bin/python benchmarks/measure_rollout.py --quick``): that is
 this driver with that part only. ``report.py`` writes ``results.md``; ``common.py`` holds what the
@@ -52,7 +54,7 @@ def build_parser(measurements: list[Measurement], standalone: bool) -> argparse.
                                      conflict_handler="resolve")
     parser.add_argument("--quick", action="store_true", help="smoke version, about 2-3 minutes")
     if not standalone:
-        parser.add_argument("--only", default=PARTS, help="parts to run, e.g. 'a,e' (default: all of abcde)")
+        parser.add_argument("--only", default=PARTS, help="parts to run, e.g. 'a,e' (default: all of abcdef)")
     for m in measurements:
         m.add_arguments(parser)
     parser.add_argument("--out", help="results file stem (default benchmarks/results; quick: benchmarks/results-quick)")

@@ -21,13 +21,25 @@ def test_groups_have_the_contract_options():
     assert set(group_options("logger")) == {"wandb", "csv", "none"}
 
 
+# Options that are valid only with particular other options: each refuses the defaults in one line.
+COMPANIONS = {("loss", "update_rule"): ["optimizer=sgd"],
+              ("algo", "actor_critic_traces"): ["loss=update_rule", "loss.sequential=true", "optimizer=sgd"]}
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in group_options(g)])
 def test_every_option_composes_and_resolves(group, option):
     cfg = make_cfg([f"{group}={option}"])
     container = OmegaConf.to_container(cfg, resolve=True)
     assert container[group] is not None
-    if group not in ("device",) and not (group == "loss" and option == "update_rule"):
-        validate(cfg)  # every option is valid with the defaults of the others
+    if group == "device":
+        return  # gpu/mps are validated against the hardware (test_gpu.py)
+    companions = COMPANIONS.get((group, option))
+    if companions:
+        with pytest.raises(ConfigError) as err:  # with the defaults of the others: one line, naming what it needs
+            validate(cfg)
+        assert "\n" not in str(err.value)
+        cfg = make_cfg([f"{group}={option}", *companions])
+    validate(cfg)  # every option is valid with the defaults of the others, or with its companions
 
 
 def test_defaults_are_the_contract_defaults():

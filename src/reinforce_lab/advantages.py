@@ -9,7 +9,10 @@ book's rule (:mod:`reinforce_lab.book_rule`) only read that value. Ψ_t depends 
 * :class:`TDZero` — one-step actor-critic (§13.5): Ψ_t = R_{t+1} + γ v̂(S_{t+1}, w) − v̂(S_t, w),
   with v̂ of a terminal state 0 and a time-limit end bootstrapping from the final state.
 
-A new baseline is a subclass of :class:`ValueBaseline` with one method, :meth:`value_targets`
+Baselines estimated from the batch itself, with no value function (``batch_mean``, ``rloo``,
+``group_norm``, ``optimal_constant``), are in :mod:`reinforce_lab.baselines`.
+
+A new learned baseline is a subclass of :class:`ValueBaseline` with one method, :meth:`value_targets`
 (and :meth:`step_target` for the book's per-step loop). Tensors are ``[S, E, T]``: S agents
 × E episodes × T steps, 0 on padding.
 """
@@ -24,7 +27,8 @@ from torch import Tensor, nn
 from .returns import discount_weights, discounted_returns, masked_mean_std
 from .rollout import EpisodeBatch
 
-ADVANTAGES = ("return", "baseline", "td")
+ADVANTAGES = ("return", "baseline", "td", "batch_mean", "rloo", "group_norm", "optimal_constant")
+VALUE_ADVANTAGES = ("baseline", "td")  # the estimators that learn v̂(s, w)
 NORMALIZE_EPS = 1e-8  # added to the std so that a batch of equal Ψ does not divide by zero
 
 
@@ -169,13 +173,28 @@ class TDZero(ValueBaseline):
         return td_target(batch.rewards[:, episode, t], v_next, ~(last & batch.terminated[:, episode]), self.gamma)
 
 
-def make_estimator(advantage: str, value_fn: nn.Module | None, gamma: float,
-                   gamma_t: bool = False) -> AdvantageEstimator:
-    """The estimator named by ``algo.advantage`` (one of :data:`ADVANTAGES`)."""
+def make_estimator(advantage: str, value_fn: nn.Module | None, gamma: float, gamma_t: bool = False,
+                   group_size: int = 1, policy: nn.Module | None = None) -> AdvantageEstimator:
+    """The estimator named by ``algo.advantage`` (one of :data:`ADVANTAGES`).
+
+    ``group_size`` is k of ``rloo``/``group_norm`` (episode slots ``[g·k, (g+1)·k)`` form a group);
+    ``policy`` is π, whose per-episode scores ``optimal_constant`` needs.
+    """
+    from . import baselines  # baselines builds on this module's base class
+
     if advantage not in ADVANTAGES:
         raise ValueError(f"advantage={advantage!r}; allowed: {', '.join(ADVANTAGES)}")
     if advantage == "return":
         return MonteCarloReturn(gamma, gamma_t)
+    if advantage == "batch_mean":
+        return baselines.BatchMean(gamma, gamma_t)
+    if advantage in baselines.GROUP_ADVANTAGES:
+        cls = baselines.LeaveOneOut if advantage == "rloo" else baselines.GroupNorm
+        return cls(gamma, gamma_t, group_size=group_size)
+    if advantage == "optimal_constant":
+        if policy is None:
+            raise ValueError("advantage='optimal_constant' needs the policy (its per-episode scores)")
+        return baselines.OptimalConstant(policy, gamma, gamma_t)
     if value_fn is None:
         raise ValueError(f"advantage={advantage!r} needs a value function")
     return (LearnedBaseline if advantage == "baseline" else TDZero)(value_fn, gamma, gamma_t)

@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from .envs import VECTORIZATIONS
 from .errors import ConfigError
-from .settings import EnvSettings, TrainSettings, run_settings
+from .settings import EnvSettings, RunSettings, TrainSettings, run_settings
 from .advantages import ADVANTAGES
+from .baselines import GROUP_ADVANTAGES
 
 CONFIG_PACKAGE = "reinforce_lab.conf"
 
@@ -73,6 +74,7 @@ def validate(cfg: DictConfig) -> None:
     _check_positive("optimizer.lr", cfg.optimizer.lr)
     if s.algo.advantage not in ADVANTAGES:
         raise ConfigError("algo.advantage", s.algo.advantage, ", ".join(ADVANTAGES))
+    _check_baselines(s)
     if s.algo.has_value_fn and s.algo.baseline_lr is not None:
         _check_positive("algo.baseline_lr", s.algo.baseline_lr)
     if float(s.algo.entropy_coef or 0.0) < 0:
@@ -92,6 +94,7 @@ def validate(cfg: DictConfig) -> None:
     if s.loss.sequential and s.loss.name != "update_rule":
         raise ConfigError("loss.sequential", True, f"false with loss={s.loss.name} (the book's per-step loop "
                           "is a form of loss=update_rule)")
+    _check_traces(s)
     mode = s.train.async_agents
     if mode not in ASYNC_AGENTS:
         raise ConfigError("train.async_agents", mode, "auto, true, false")
@@ -99,6 +102,24 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("train.async_agents", True, f"auto or false with optimizer {_optimizer_name(cfg)} "
                           "(agents can update at different times only when an update leaves the others "
                           "untouched: plain SGD; Adam's moments and step count would move them)")
+
+
+def _check_traces(s: RunSettings) -> None:
+    """Eligibility traces (S&B §13.5, ``algo=actor_critic_traces``) are the book's rule, carried step by step."""
+    lambdas = {k: getattr(s.algo, k) for k in ("lambda_theta", "lambda_w")}
+    if all(v is None for v in lambdas.values()):
+        return
+    for key, value in lambdas.items():
+        if value is not None:
+            _check_range(f"algo.{key}", value, 0.0, 1.0)
+    why = "with algo.lambda_theta/lambda_w (the trace update is the book's rule, not a loss; docs/loss-forms.md §8)"
+    if s.loss.name != "update_rule":
+        raise ConfigError("loss", s.loss.name, f"update_rule {why}")
+    if not s.loss.sequential:
+        raise ConfigError("loss.sequential", s.loss.sequential, f"true {why}")
+    if s.algo.advantage != "td":
+        raise ConfigError("algo.advantage", s.algo.advantage, "td with algo.lambda_theta/lambda_w (the TD error δ "
+                          "multiplies the traces)")
 
 
 def _check_env(env: EnvSettings) -> None:
@@ -146,6 +167,46 @@ def _check_policy(policy: dict[str, Any]) -> None:
     for h in policy.get("hidden_sizes") or []:
         if isinstance(h, bool) or not isinstance(h, int) or h < 1:
             raise ConfigError("policy.hidden_sizes", list(policy["hidden_sizes"]), "a list of integers ≥ 1")
+
+
+def _check_baselines(s: RunSettings) -> None:
+    """``algo.group_size`` and the baselines estimated from the batch (:mod:`reinforce_lab.baselines`)."""
+    adv, k, e = s.algo.advantage, s.algo.group_size, s.algo.episodes_per_update
+    _check_int("algo.group_size", k, 1)
+    if adv in GROUP_ADVANTAGES and k < 2:
+        raise ConfigError("algo.group_size", k, f"an integer ≥ 2 with algo.advantage={adv} (the other "
+                          "episodes of a group are each episode's baseline)")
+    if adv in ("batch_mean", "optimal_constant") and e < 2:
+        why = ("one episode's mean is its own return: Ψ = 0" if adv == "batch_mean"
+               else "each episode's b comes from the other episodes")
+        raise ConfigError("algo.episodes_per_update", e, f"an integer ≥ 2 with algo.advantage={adv} ({why})")
+    if adv == "optimal_constant" and s.algo.normalize_returns:
+        raise ConfigError("algo.normalize_returns", True, "false with algo.advantage=optimal_constant "
+                          "(standardising Ψ subtracts its batch mean, which cancels a constant baseline)")
+    if k == 1:
+        return
+    if e % k:
+        raise ConfigError("algo.episodes_per_update", e, f"a multiple of algo.group_size={k}")
+    if min(s.env.num_envs, e) % k:
+        raise ConfigError("env.num_envs", s.env.num_envs, f"a multiple of algo.group_size={k}, or ≥ "
+                          "algo.episodes_per_update (the k env copies of a group reset with one seed)")
+    if not _seeds_each_copy(s.env):
+        raise ConfigError("env.vectorization", s.env.vectorization, f"sync, async with algo.group_size={k} "
+                          f"(a group's episodes start from one reset seed; {s.env.id}'s native vector env "
+                          "has one RNG for all its copies)")
+
+
+def _seeds_each_copy(env: EnvSettings) -> bool:
+    """Whether the run's vector env takes one reset seed per copy (``rlab.per_copy_seeds``)."""
+    from .envs import make_vec_env, seeds_each_copy
+
+    if env.vectorization in ("sync", "async") or gym.spec(env.id).vector_entry_point is None:
+        return True  # built by make_vec_env as sync/async copies, which declare it
+    envs = make_vec_env(env.id, 1, env.max_episode_steps, env.vectorization, **(env.kwargs or {}))
+    try:
+        return seeds_each_copy(envs)
+    finally:
+        envs.close()
 
 
 ASYNC_AGENTS = ("auto", True, False)

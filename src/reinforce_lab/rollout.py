@@ -45,6 +45,7 @@ from torch import Tensor
 
 from .envs import seeds_each_copy, supports_partial_reset
 from .episode_batch import BatchLayout, EpisodeBatch, Step
+from .episode_groups import group_order, group_quota, group_seeds, regroup
 from .policies import Policy
 from .streams import AgentStreams
 
@@ -94,20 +95,23 @@ class EpisodeCollector:
             vector env that declares partial resets (:func:`supports_partial_reset`).
         ready_fraction: asynchronous only: ``collect`` returns once at least this fraction of
             the agents in flight have a complete batch (at least one agent).
+        group_size: k > 1: each agent's copies reset in groups of k with one seed, and its
+            batch holds the k episodes of group g in slots ``[g·k, (g+1)·k)``
+            (:mod:`reinforce_lab.episode_groups`); needs seeds and copies that take one each.
     """
 
     def __init__(self, envs: VectorEnv, episodes_per_update: int, seeds: Sequence[int] | int | None = None,
                  num_seeds: int = 1, generators: Sequence[torch.Generator] | None = None,
                  device: torch.device | str = "cpu", asynchronous: bool = False,
-                 ready_fraction: float = 0.5) -> None:
+                 ready_fraction: float = 0.5, group_size: int = 1) -> None:
         self.envs = envs
         self.num_seeds = int(num_seeds)
         if envs.num_envs % self.num_seeds:
             raise ValueError(f"{envs.num_envs} env copies do not split over {num_seeds} agents")
         self.envs_per_agent = envs.num_envs // self.num_seeds
         self.episodes_per_update = int(episodes_per_update)
-        base, extra = divmod(self.episodes_per_update, self.envs_per_agent)
-        self.quota = np.array([base + (i < extra) for i in range(self.envs_per_agent)] * self.num_seeds)
+        self.group_size = int(group_size)
+        self.quota = group_quota(self.episodes_per_update, self.envs_per_agent, self.num_seeds, self.group_size)
         self.active = np.ones(self.num_seeds, dtype=bool)  # agents still training
         self.generators = list(generators) if generators is not None else None
         self.streams = AgentStreams(self.generators) if self.generators is not None else None
@@ -123,6 +127,8 @@ class EpisodeCollector:
             raise ValueError(f"autoreset_mode={mode}; allowed: SAME_STEP, NEXT_STEP")
         self.next_step_reset = mode == AutoresetMode.NEXT_STEP
         self.per_copy_seeds = seeds_each_copy(envs)
+        if self.group_size > 1:  # (a native vector env's copies share one RNG: refused there)
+            self._seeds = group_seeds(self._seeds, self.envs_per_agent, self.group_size, envs)
         self.asynchronous = bool(asynchronous)
         if self.asynchronous and not supports_partial_reset(envs):
             raise ValueError(f"asynchronous agents need env copies that reset one by one; "
@@ -282,6 +288,9 @@ class EpisodeCollector:
         first = int(fl.start[np.repeat(complete, per)].min()) - fl.t0 if complete.any() else len(fl.steps)
         window = fl.steps[first:] or [self._empty_step()]  # empty: nothing collected (no agent in flight)
         batch = self.layout.assemble(window, fl.final, starts=fl.start - fl.t0 - first, include=complete)
+        if self.group_size > 1:  # the same spans as assemble's, to put each group in consecutive slots
+            spans = self.layout.spans(np.stack([s[4] for s in window]), fl.start - fl.t0 - first, complete)
+            batch = regroup(batch, group_order(spans, per, self.group_size, self.episodes_per_update))
         for key in [k for k in fl.final if complete[k[0] // per]]:
             del fl.final[key]
         still = np.repeat(~complete & in_flight, per)

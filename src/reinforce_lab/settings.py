@@ -42,16 +42,19 @@ class AlgoSettings:
     gamma_t: bool
     normalize_returns: bool
     episodes_per_update: int
-    advantage: str  # return | baseline | td
+    advantage: str  # return | baseline | td | batch_mean | rloo | group_norm | optimal_constant
+    group_size: int  # k episodes per group that share a reset seed (rloo, group_norm); 1: no groups
     baseline_lr: float | None
     entropy_coef: float
     value_hidden_sizes: list[int] | None
     value_bias: bool
     value_init: float | None
+    lambda_theta: float | None  # eligibility-trace decay of the actor (S&B §13.5, algo=actor_critic_traces); None: no traces
+    lambda_w: float | None      # ... and of the critic
 
     @property
     def has_value_fn(self) -> bool:
-        return self.advantage != "return"
+        return self.advantage in ("baseline", "td")  # the others learn nothing (baselines.py)
 
 
 @dataclass(frozen=True)

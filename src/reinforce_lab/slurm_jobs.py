@@ -108,7 +108,7 @@ def vanished(job_id: str) -> bool:
     return job_state(job_id)[0] == "UNKNOWN"
 
 
-def wait(job: Any, poll_s: float = 5.0, grace_s: float = 30.0) -> bool:
+def wait(job: Any, poll_s: float = 2.0, grace_s: float = 30.0) -> bool:
     """Wait until a submitit job is done (True), or has vanished for ``grace_s`` seconds (False)."""
     gone_since = None
     while not job.done():

@@ -94,7 +94,7 @@ def _agents(cfg: DictConfig, s: RunSettings) -> tuple[Any, Any, Any, Any]:
                                generators) if s.algo.has_value_fn else None)
     collector = EpisodeCollector(envs, s.algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
                                  num_seeds=len(seeds), generators=generators,
-                                 asynchronous=asynchronous_agents(cfg, envs, len(seeds)))
+                                 asynchronous=asynchronous_agents(cfg, envs, len(seeds)), group_size=s.algo.group_size)
     return envs, collector, policy, value_fn
 
 
@@ -102,7 +102,8 @@ def _update_args(s: RunSettings, lr: float, baseline_lr: float) -> dict[str, Any
     a = s.algo
     return dict(gamma=a.gamma, gamma_t=a.gamma_t, normalize=a.normalize_returns, advantage=a.advantage,
                 entropy_coef=a.entropy_coef or 0.0, loss_form=s.loss.name, sequential=s.loss.sequential,
-                step_size=lr, baseline_step_size=baseline_lr)
+                step_size=lr, baseline_step_size=baseline_lr, lambda_theta=a.lambda_theta, lambda_w=a.lambda_w,
+                group_size=a.group_size)
 
 
 def _fail(message: str, run_dir: Path | None = None) -> None:

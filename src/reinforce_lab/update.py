@@ -15,6 +15,7 @@ from .advantages import ADVANTAGES, make_estimator  # noqa: F401 - ADVANTAGES in
 from .book_rule import UpdateRule
 from .objectives import PolicyGradientLoss
 from .policies import Policy
+from .traces import TraceRule
 
 __all__ = ["LOSS_FORMS", "Update", "build_update"]
 
@@ -26,13 +27,14 @@ class Update:
     """The loss of a run and, with ``loss=update_rule``, the rule that replaces its descent."""
 
     loss: PolicyGradientLoss
-    rule: UpdateRule | None = None
+    rule: UpdateRule | TraceRule | None = None
 
 
 def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: float = 0.99, gamma_t: bool = False,
                  normalize: bool = True, advantage: str = "return", entropy_coef: float = 0.0,
                  loss_form: str = "log_prob", sequential: bool = False, step_size: float | None = None,
-                 baseline_step_size: float | None = None) -> Update:
+                 baseline_step_size: float | None = None, lambda_theta: float | None = None,
+                 lambda_w: float | None = None, group_size: int = 1) -> Update:
     """The update for the options of ``ReinforceModule(update=...)``.
 
     Args:
@@ -47,12 +49,21 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
         sequential: with ``update_rule``, the book's per-step loop.
         step_size: α_θ of ``update_rule`` (the optimiser's lr).
         baseline_step_size: α_w of ``update_rule`` for the value function.
+        group_size: k, episodes per group for ``rloo``/``group_norm`` (:mod:`reinforce_lab.baselines`).
+        lambda_theta, lambda_w: λ^θ, λ^w of the actor–critic with eligibility traces (S&B §13.5,
+            :mod:`reinforce_lab.traces`); None: no traces. Needs ``update_rule``, ``sequential`` and ``td``.
     """
     if loss_form not in LOSS_FORMS:
         raise ValueError(f"loss={loss_form!r}; allowed: {', '.join(LOSS_FORMS)}")
-    estimator = make_estimator(advantage, value_fn, gamma, gamma_t)
+    estimator = make_estimator(advantage, value_fn, gamma, gamma_t, group_size=group_size, policy=policy)
     surrogate = "log_prob" if loss_form == "update_rule" else loss_form  # the rule logs the log_prob loss
     loss = PolicyGradientLoss(policy, estimator, loss_form=surrogate, entropy_coef=entropy_coef, normalize=normalize)
     if loss_form != "update_rule":
+        if lambda_theta is not None or lambda_w is not None:
+            raise ValueError(f"eligibility traces need loss_form='update_rule', not {loss_form!r}")
         return Update(loss)
+    if lambda_theta is not None or lambda_w is not None:  # traces: the book's rule, never a loss (loss-forms §8)
+        if not sequential:
+            raise ValueError("eligibility traces need sequential=True (z is carried from step to step)")
+        return Update(loss, TraceRule(loss, step_size, baseline_step_size, lambda_theta or 0.0, lambda_w or 0.0))
     return Update(loss, UpdateRule(loss, step_size, baseline_step_size, sequential=sequential))

@@ -16,6 +16,7 @@ import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from .capabilities import PARTIAL_RESET, PER_COPY_SEEDS, declare, seeds_each_copy, supports_partial_reset
+from .continuing_chain import ContinuingChainEnv
 from .short_corridor import OPTIMAL_START_VALUE, ShortCorridorEnv, ShortCorridorVectorEnv, start_value
 
 SHORT_CORRIDOR_ID = "ShortCorridor-v0"
@@ -23,6 +24,11 @@ SHORT_CORRIDOR_ID = "ShortCorridor-v0"
 if SHORT_CORRIDOR_ID not in gym.registry:
     gym.register(id=SHORT_CORRIDOR_ID, entry_point=ShortCorridorEnv, vector_entry_point=ShortCorridorVectorEnv,
                  max_episode_steps=1000)
+
+CONTINUING_CHAIN_ID = "ContinuingChain-v0"  # never terminates: no time limit unless one is asked for
+
+if CONTINUING_CHAIN_ID not in gym.registry:
+    gym.register(id=CONTINUING_CHAIN_ID, entry_point=ContinuingChainEnv)
 
 
 def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str | None = None,
@@ -85,6 +91,7 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
     raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
 
 
-__all__ = ["VECTORIZATIONS", "make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID", "start_value",
+__all__ = ["VECTORIZATIONS", "make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID",
+           "ContinuingChainEnv", "CONTINUING_CHAIN_ID", "start_value",
            "OPTIMAL_START_VALUE", "PARTIAL_RESET", "PER_COPY_SEEDS", "declare", "seeds_each_copy",
            "supports_partial_reset"]

@@ -192,18 +192,25 @@ def test_cancelled_and_killed_jobs_are_reported_with_slurms_reason(slurm_cluster
 
 @pytest.mark.slow
 def test_real_time_limit_resumes(slurm_cluster, tmp_path):
-    # A 2-minute limit with SIGUSR2 90 s before it: SLURM signals each segment after ~30 s (its
-    # time checks run every 30 s or so); training needs more than one segment.
-    long = ["train.max_env_steps=400000", "train.target_return=null", "train.progress=false", "seed=5"]
-    sweep, proc = start_sweep(tmp_path, *long, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=90",
-                              "logger=none")
+    # A 2-minute limit with SIGUSR2 100 s before it: SLURM signals each segment 20–50 s after it
+    # starts (its time checks run about every 30 s). The budget needs more than one segment on any
+    # machine (about a minute of training here); up to 10 requeues leave room on a slow one. That
+    # a resumed run is byte-identical is shown by the two tests above; here: SLURM's own signal.
+    budget = 1_200_000
+    sweep, proc = start_sweep(tmp_path, f"train.max_env_steps={budget}", "train.target_return=null",
+                              "train.progress=false", "seed=5", "hydra.launcher.timeout_min=2",
+                              "hydra.launcher.signal_delay_s=100", "hydra.launcher.max_num_timeout=10", "logger=none")
     wait_for_rows(sweep / "0", 10, proc)
     task = array_task(sweep, 0)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 900
     while proc.poll() is None and time.monotonic() < deadline:
         hurry_requeued(task, proc, timeout=5)
     out, err = finish(proc, slurm_cluster, tmp_path, timeout=60)
     assert proc.returncode == 0, err[-3000:]
     log = job_log(sweep, task)
+    assert "this job is timed-out" in job_log(sweep, task, "err")
     assert "Requeued job" in log and "resuming it" in log, log[-3000:]
-    assert (sweep / "0" / "episodes.csv").read_text() == reference_rows(tmp_path, *long)
+    rows = (sweep / "0" / "episodes.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, len(rows) + 1))  # nothing lost or repeated
+    summary = json.loads((sweep / "0" / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["env_steps"] >= budget

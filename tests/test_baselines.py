@@ -15,7 +15,7 @@ from torch.testing import assert_close
 
 from reinforce_lab.advantages import ADVANTAGES, make_estimator
 from reinforce_lab.baselines import BatchMean, GroupNorm, LeaveOneOut, OptimalConstant
-from reinforce_lab.config import validate
+from reinforce_lab.config import group_options, validate
 from reinforce_lab.envs import make_vec_env
 from reinforce_lab.episode_groups import group_order, group_quota
 from reinforce_lab.errors import ConfigError
@@ -296,3 +296,16 @@ def test_groups_with_the_short_corridor_and_env_that_has_no_native_vector_env():
                        "env.vectorization=sync", "env.num_envs=2", "algo.episodes_per_update=4"]))
     validate(make_cfg(["env=pendulum", "algo.advantage=group_norm", "algo.group_size=2", "env.num_envs=2"]))
     assert np.all(group_quota(4, 2, 1, 2) == [2, 2])
+
+
+@pytest.mark.parametrize("env", group_options("env"))
+@pytest.mark.parametrize("adv", NEW)
+def test_every_option_with_every_env_group_composes_or_refuses_in_one_line(env, adv):
+    # With its companions, on every env option and loss form: valid, or one line naming a key
+    # (e.g. env.vectorization for an env whose copies cannot take one seed each).
+    for form in FORMS:
+        cfg = make_cfg([f"env={env}", *option(adv), *form])
+        try:
+            validate(cfg)
+        except ConfigError as err:
+            assert "\n" not in str(err) and "=" in str(err).split(" ", 1)[0], str(err)

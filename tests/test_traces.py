@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from reinforce_lab.config import ConfigError, group_options, validate
 from reinforce_lab.envs import make_vec_env
 from reinforce_lab.policies import CategoricalPolicy, PreferencePolicy, mlp
 from reinforce_lab.rollout import EpisodeCollector
@@ -312,3 +313,13 @@ def test_zz_report_max_diff():
     """Prints the measured max |Δ| of the comparisons above (run with -s)."""
     for key, value in MAX_DIFF.items():
         print(f"{key}: {value}")
+
+
+@pytest.mark.parametrize("env", group_options("env"))
+def test_traces_compose_with_every_env_group_or_refuse_in_one_line(env):
+    companions = ["algo=actor_critic_traces", "loss=update_rule", "loss.sequential=true", "optimizer=sgd"]
+    validate(make_cfg([f"env={env}", *companions]))  # the book's rule applies to every env option
+    for form in ("loss=log_prob", "loss=cross_entropy"):
+        with pytest.raises(ConfigError) as err:
+            validate(make_cfg([f"env={env}", "algo=actor_critic_traces", form]))
+        assert "\n" not in str(err.value) and str(err.value).startswith(form)

@@ -41,6 +41,17 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess
 
 
 @pytest.fixture
+def float64():
+    """Maths tests run in float64 (so 1e-10 means something); the default dtype is restored afterwards."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+@pytest.fixture
 def tiny() -> list[str]:
     """Overrides that make a run take a second or two."""
     return ["train.max_env_steps=600", "env.num_envs=2", "algo.episodes_per_update=4"]

@@ -27,12 +27,7 @@ from conftest import make_cfg, train_in_process
 NEW = ["batch_mean", "rloo", "group_norm", "optimal_constant"]
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: maths in float64
 
 
 def batch_of(rewards: list[list[float]], obs_dim: int = 1, obs=None, actions=None) -> EpisodeBatch:

@@ -21,13 +21,7 @@ from conftest import train_in_process
 E, T, OBS = 5, 7, 3
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    """Maths tests run in float64 (so 1e-10 means something); restored afterwards."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: maths in float64
 
 
 def random_batch(discrete: bool, seed: int = 0, act_dim: int = 2) -> EpisodeBatch:

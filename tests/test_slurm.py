@@ -7,7 +7,6 @@ one-line reason elsewhere. About a minute: each sweep is two 1-CPU jobs side by 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, SlurmCluster, cli
+from test_sweeps import summary, wandb_run_record  # noqa: F401 - the same readers of job folders and W&B runs
 
 pytestmark = pytest.mark.slurm
 
@@ -35,20 +35,6 @@ def slurm_sweep(cluster: SlurmCluster, tmp_path: Path, *overrides: str) -> tuple
         # Not after a clean sweep: its jobs may still be exiting (result written, W&B closing).
         cluster.cancel_under(tmp_path)
         raise
-
-
-def summary(job: Path) -> dict:
-    return json.loads((job / "summary.json").read_text())
-
-
-def wandb_run_record(run_dir: str) -> tuple[dict, int | None]:
-    """The ``run`` record of an offline W&B run (run_id, run_group, ...) and its exit code."""
-    out = subprocess.run([str(BIN / "wandb"), "leet", "inspect", "--json", run_dir],
-                         capture_output=True, text=True, timeout=120, check=True)
-    records = [json.loads(line) for line in out.stdout.splitlines() if line.strip().startswith("{")]
-    run = next(r["run"] for r in records if r.get("type") == "run")
-    exits = [r["exit"].get("exit_code", 0) for r in records if r.get("type") == "exit"]
-    return run, exits[-1] if exits else None
 
 
 def slurm_tasks(cluster: SlurmCluster, sweep_dir: Path) -> dict[str, dict[str, str]]:

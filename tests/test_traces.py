@@ -20,12 +20,7 @@ GAMMA, ALPHA, ALPHA_W = 0.9, 0.05, 0.1
 MAX_DIFF: dict[str, float] = {}  # the largest |Δ| of each comparison, printed at the end (pytest -s)
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # conftest: maths in float64
 
 
 def agents(env_id, obs_dim, n_actions, preferences=False, seed=0, num_seeds=2):

@@ -16,21 +16,16 @@ of ``(copy seed, round)`` and a fresh block of the agent's random numbers.
   returns when all of them are complete.
 - **Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``).
   In lockstep one agent whose episodes grow long (a short-corridor policy drifting to
-  π(right) ≈ 0 runs into the 1000-step cap every episode) holds the whole batch back.
-  Asynchronously an agent starts its next round right after its own update, and
-  ``collect`` returns once at least ``ready_fraction`` of the agents in flight have
-  completed theirs, with those agents' batches only; the others' episodes keep running
-  across calls. An agent's episodes still depend only on its own seed, round number and
-  generator: it is what a separate run would give (bit for bit with per-copy seeded or
-  deterministic envs). It needs env copies that reset one by one, which the env declares
-  (:func:`reinforce_lab.envs.supports_partial_reset`), and, in the module, updates that
-  leave the other agents untouched.
+  π(right) ≈ 0 hits the 1000-step cap) holds the whole batch back. Asynchronously an agent
+  starts its next round right after its own update, and ``collect`` returns once at least
+  ``ready_fraction`` of the agents in flight have completed theirs, with only their batches.
+  An agent's episodes still depend only on its own seed, round number and generator (what a
+  separate run would give). It needs env copies that reset one by one
+  (:func:`reinforce_lab.envs.supports_partial_reset`) and updates that leave the others be.
 
-Both gymnasium 1.x auto-reset modes are handled exactly. ``SAME_STEP`` (our wrapped sync
-envs): the step that ends an episode returns the next episode's first observation, the
-final one is in ``info["final_obs"]``. ``NEXT_STEP`` (gymnasium's native numpy vector envs,
-e.g. CartPole's): the step *after* the end is a reset step (reward 0, action ignored) that
-belongs to no episode and is dropped.
+Both gymnasium 1.x auto-reset modes are handled exactly: ``SAME_STEP`` (our wrapped sync
+envs; the final observation is in ``info["final_obs"]``) and ``NEXT_STEP`` (native numpy
+vector envs such as CartPole's: the reset step after an end belongs to no episode).
 """
 
 from __future__ import annotations
@@ -95,9 +90,8 @@ class EpisodeCollector:
             vector env that declares partial resets (:func:`supports_partial_reset`).
         ready_fraction: asynchronous only: ``collect`` returns once at least this fraction of
             the agents in flight have a complete batch (at least one agent).
-        group_size: k > 1: each agent's copies reset in groups of k with one seed, and its
-            batch holds the k episodes of group g in slots ``[g·k, (g+1)·k)``
-            (:mod:`reinforce_lab.episode_groups`); needs seeds and copies that take one each.
+        group_size: k > 1: copies reset in groups of k with one seed; group g fills slots
+            ``[g·k, (g+1)·k)`` (:mod:`reinforce_lab.episode_groups`).
     """
 
     def __init__(self, envs: VectorEnv, episodes_per_update: int, seeds: Sequence[int] | int | None = None,

@@ -84,6 +84,12 @@ def _name(path: Path) -> str:
     return f"{path.parent.name}/{path.name}" if path.parent.name == ".hydra" else path.name
 
 
+def _read_text(path: Path) -> tuple[str | None, Problem]:
+    """:func:`read_bytes` then :func:`_text`: the file as text, or why not."""
+    data, problem = read_bytes(path)
+    return (None, problem) if data is None else _text(path, data)
+
+
 def _text(path: Path, data: bytes) -> tuple[str | None, Problem]:
     name = _name(path)
     if not data.strip():
@@ -107,10 +113,7 @@ def read_summary(folder: Path) -> tuple[dict[str, Any] | None, Problem]:
     the summary malformed.
     """
     path = folder / SUMMARY_FILE
-    data, problem = read_bytes(path)
-    if data is None:
-        return None, problem
-    text, problem = _text(path, data)
+    text, problem = _read_text(path)
     if text is None:
         return None, problem
     try:
@@ -168,10 +171,7 @@ def _hint_name(hint: Any) -> str:
 # ---------------------------------------------------------------- .hydra/*.yaml
 def read_yaml(path: Path, expect: type) -> tuple[Any, Problem]:
     """A Hydra file (``config.yaml``, ``hydra.yaml``: a mapping; ``overrides.yaml``: a list of strings)."""
-    data, problem = read_bytes(path)
-    if data is None:
-        return None, problem
-    text, problem = _text(path, data)
+    text, problem = _read_text(path)
     if text is None:
         return None, problem
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader if built: hydra.yaml is read for every run

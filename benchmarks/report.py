@@ -16,6 +16,7 @@ from typing import Any
 
 import measure_fig13_1
 import measure_launchers
+import measure_mujoco
 import measure_rollout
 import measure_slurm_startup
 import measure_startup
@@ -26,7 +27,7 @@ from common import HERE, Measurement, log, read_json, table
 MEASUREMENTS: dict[str, Measurement] = {m.part: m for m in (
     measure_time_to_solve.MEASUREMENT, measure_rollout.MEASUREMENT, measure_fig13_1.MEASUREMENT,
     measure_launchers.MEASUREMENT, measure_startup.MEASUREMENT,
-    measure_slurm_startup.MEASUREMENT)}
+    measure_slurm_startup.MEASUREMENT, measure_mujoco.MEASUREMENT)}
 VERSIONS_SHOWN = ("torch", "gymnasium", "pytorch-lightning", "hydra-core", "omegaconf", "wandb", "numpy",
                   "hydra-joblib-launcher")
 

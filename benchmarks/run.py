@@ -16,6 +16,8 @@ Parts, one file each (see benchmarks/README.md for what each measures and why):
   e  measure_startup.py        per-job start-up cost and import times
   f  measure_slurm_startup.py  per-job start-up of a small submitit_slurm sweep vs the same jobs run directly
                                (skipped without an idle SLURM cluster)
+  g  measure_mujoco.py         MuJoCo throughput (HalfCheetah-v5, InvertedPendulum-v5, 64 copies): raw
+                               SyncVectorEnv, + bare policy, HorizonCollector, rlab-train end to end
 
 Each of them runs alone too (``.venv/bin/python benchmarks/measure_rollout.py --quick``): that is
 this driver with that part only. ``report.py`` writes ``results.md``; ``common.py`` holds what the

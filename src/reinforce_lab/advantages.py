@@ -20,15 +20,20 @@ A new learned baseline is a subclass of :class:`ValueBaseline` with one method, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from .returns import discount_weights, discounted_returns, masked_mean_std
+from .returns import discount_weights, discounted_returns, masked_mean_std, with_tail
 from .rollout import EpisodeBatch
 
 ADVANTAGES = ("return", "baseline", "td", "batch_mean", "rloo", "group_norm", "optimal_constant")
 VALUE_ADVANTAGES = ("baseline", "td")  # the estimators that learn v̂(s, w)
+# algo.bootstrap: what stands for the rewards after a non-terminal end (a time limit, or the horizon
+# of a fixed-horizon rollout): nothing (the book's Monte-Carlo return), v̂ of the state the episode
+# was cut at, or the running mean of the returns (Tianshou's REINFORCE, which has no v̂).
+BOOTSTRAPS = ("none", "value", "return_mean")
 NORMALIZE_EPS = 1e-8  # added to the std so that a batch of equal Ψ does not divide by zero
 
 
@@ -93,13 +98,20 @@ class AdvantageEstimator:
     """Base of every estimator: the returns G_t and weights w_t that all of them share."""
 
     value_fn: nn.Module | None = None  # v̂(s, w) when the estimator learns one
+    # ``algo.bootstrap``: ``[S, E]`` value of the state each episode was cut at (None: no bootstrap).
+    tail: Callable[[EpisodeBatch], Tensor] | None = None
 
     def __init__(self, gamma: float, gamma_t: bool = False) -> None:
         self.gamma, self.gamma_t = float(gamma), bool(gamma_t)
 
     def returns_and_weights(self, batch: EpisodeBatch) -> tuple[Tensor, Tensor]:
-        """G_t (S&B §13.3) and w_t, both ``[S, E, T]``."""
-        returns = discounted_returns(batch.rewards, batch.mask, self.gamma)
+        """G_t (S&B §13.3; bootstrapped at non-terminal ends when ``tail`` is set) and w_t, ``[S, E, T]``."""
+        rewards = batch.rewards
+        if self.tail is not None:
+            with torch.no_grad():
+                tail = self.tail(batch).to(rewards.dtype) * (~batch.terminated).to(rewards.dtype)
+            rewards = with_tail(rewards, batch.lengths, tail, self.gamma)
+        returns = discounted_returns(rewards, batch.mask, self.gamma)
         return returns, discount_weights(batch.mask, self.gamma, self.gamma_t)
 
     def __call__(self, batch: EpisodeBatch) -> Advantages:
@@ -120,10 +132,16 @@ class ValueBaseline(AdvantageEstimator):
     def __init__(self, value_fn: nn.Module, gamma: float, gamma_t: bool = False) -> None:
         super().__init__(gamma, gamma_t)
         self.value_fn = value_fn
+        # ``[S]`` scale of v̂'s output (algo.normalize_by=running: the running std of the returns), so that
+        # the network learns returns of order 1 whatever the task's reward scale; None: v̂ is the network.
+        self.scale: Callable[[], Tensor] | None = None
 
     def values(self, obs: Tensor) -> Tensor:
-        """v̂(s, w): ``[..., obs_dim] → [...]``."""
-        return self.value_fn(obs).squeeze(-1)
+        """v̂(s, w): ``[S, ..., obs_dim] → [S, ...]``."""
+        out = self.value_fn(obs).squeeze(-1)
+        if self.scale is None:
+            return out
+        return out * self.scale().to(out.dtype).reshape(-1, *([1] * (out.dim() - 1)))
 
     def __call__(self, batch: EpisodeBatch) -> Advantages:
         returns, weights = self.returns_and_weights(batch)

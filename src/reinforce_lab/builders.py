@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from .envs import make_vec_env
 from .errors import ConfigError
 from .policies import Policy, mlp
+from .policy_features import init_value_fn
 from .settings import AlgoSettings, EnvSettings
 
 # v̂ of a policy without hidden layers of its own (policy=preferences) when algo.value_hidden_sizes is null.
@@ -62,6 +63,7 @@ def build_value_fn(algo: AlgoSettings, policy: dict[str, Any], observation_space
     obs_dim = int(torch.tensor(observation_space.shape).prod())
     value_fn = mlp(obs_dim, 1, list(hidden), policy.get("activation") or "tanh", generators or [None],
                    output_bias=bool(algo.value_bias))
+    init_value_fn(value_fn, policy.get("init") or "default", generators or [None])
     if algo.value_init is not None:  # e.g. w = 0 as in the book's experiments
         with torch.no_grad():
             for p in value_fn.parameters():

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .envs import VECTORIZATIONS
 from .errors import ConfigError
+from .scale_checks import check_scale_options, check_spaces
 from .settings import EnvSettings, RunSettings, TrainSettings, run_settings
 from .advantages import ADVANTAGES
 from .baselines import GROUP_ADVANTAGES
@@ -85,7 +86,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("logger.mode", mode, "offline, online, disabled, or null (automatic)")
     policy = OmegaConf.to_container(cfg.policy, resolve=True)
     _check_policy(policy)
-    _check_spaces(s.env.id, policy)
+    check_scale_options(s, policy)
+    check_spaces(s.env.id, policy)
     _check_device(cfg.device)
     if s.loss.name == "update_rule" and not is_plain_sgd(cfg):
         raise ConfigError("optimizer", _optimizer_name(cfg),
@@ -251,27 +253,6 @@ def asynchronous_agents(cfg: DictConfig, envs: Any, num_agents: int) -> bool:
 MAX_RETURN = {"CartPole-v1": 500.0, "CartPole-v0": 200.0, "Acrobot-v1": 0.0, "Pendulum-v1": 0.0,
               "MountainCarContinuous-v0": 100.0, "InvertedPendulum-v5": 1000.0, "InvertedPendulum-v4": 1000.0,
               "ShortCorridor-v0": -3.0}
-
-
-def _check_spaces(env_id: str, policy: dict[str, Any]) -> None:
-    """Options that need a particular action space (e.g. ``policy=preferences``: Discrete only)."""
-    kind, min_prob, state_std = policy.get("kind"), policy.get("min_prob"), policy.get("state_dependent_std")
-    if kind != "preferences" and not state_std and not min_prob:
-        return
-    env = gym.make(env_id)
-    try:
-        discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    finally:
-        env.close()
-    if kind == "preferences" and not discrete:
-        raise ConfigError("policy", "preferences", f"mlp for {env_id} (preferences needs Discrete actions, "
-                          f"{env_id}'s are continuous)")
-    if min_prob and not discrete:
-        raise ConfigError("policy.min_prob", min_prob, f"0 for {env_id} (a floor on categorical "
-                          "probabilities; its actions are continuous)")
-    if state_std and discrete:
-        raise ConfigError("policy.state_dependent_std", True, f"false for {env_id} (a Gaussian option; its "
-                          "actions are Discrete)")
 
 
 def _check_int(key: str, value: Any, low: int) -> None:

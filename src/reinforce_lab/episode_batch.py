@@ -9,7 +9,7 @@ each agent's episodes, in the order they finished, into one :class:`EpisodeBatch
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -136,3 +136,11 @@ class BatchLayout:
         act_t = torch.from_numpy(act_b).long() if self.discrete else torch.from_numpy(act_b.astype(np.float32))
         return EpisodeBatch(torch.from_numpy(obs_b), act_t, torch.from_numpy(rew_b), torch.from_numpy(mask_b),
                             torch.from_numpy(fin_b), torch.from_numpy(term_b), torch.from_numpy(len_b))
+
+
+def empty_step(envs: Any, discrete: bool) -> Step:
+    """One all-zero step of ``envs`` in which no episode ends (a batch with nothing collected)."""
+    n = envs.num_envs
+    return (np.zeros((n,) + envs.single_observation_space.shape, np.float32),
+            np.zeros((n,) + envs.single_action_space.shape, np.int64 if discrete else np.float32),
+            np.zeros(n), np.zeros(n, bool), np.zeros(n, bool))

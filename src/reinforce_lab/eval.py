@@ -63,8 +63,10 @@ def evaluate(ckpt: Path, episodes: int = 10, greedy: bool = False, seed: int = 1
         total, steps, done = 0.0, 0, False
         while not done:
             obs_t = torch.as_tensor(obs, dtype=torch.float32).expand(num_seeds, 1, -1)  # [agents, 1, obs_dim]
-            action = policy.act(obs_t, greedy=greedy)[agent, 0].numpy()
-            obs, reward, terminated, truncated, _ = env.step(action if not policy.discrete else int(action))
+            # The run's observation statistics (policy.obs_norm) and action bounding (policy.bound) apply.
+            action = policy.act(policy.observe(obs_t), greedy=greedy)[agent, 0].numpy()
+            obs, reward, terminated, truncated, _ = env.step(policy.env_action(action) if not policy.discrete
+                                                             else int(action))
             total += float(reward)
             steps += 1
             done = terminated or truncated

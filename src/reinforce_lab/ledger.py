@@ -148,13 +148,21 @@ class AgentLedger:
         return all(self.reasons) or self.interrupted()
 
     # ------------------------------------------------------------------ writing
-    def record(self, returns: Sequence[Sequence[float]], lengths: Sequence[Sequence[int]]) -> list[AgentEpisodes]:
-        """Add each agent's finished episodes (in the order they finished); returns the rows."""
+    def record(self, returns: Sequence[Sequence[float]], lengths: Sequence[Sequence[int]],
+               offsets: Sequence[Sequence[int]] | None = None, steps: Sequence[int] | None = None) -> list[AgentEpisodes]:
+        """Add each agent's finished episodes (in the order they finished); returns the rows.
+
+        Whole-episode rollouts count an agent's env steps as its episodes' lengths. A
+        fixed-horizon rollout (:mod:`reinforce_lab.horizon_rollout`) gives ``steps``, the env
+        steps each agent simulated, and ``offsets``, where into them each episode ended.
+        """
         rows = []
         for a, (rets, lens) in enumerate(zip(returns, lengths)):
             first = self.episodes[a] + 1
             ends, total = [], self.env_steps[a]
-            for n in lens:
+            if steps is not None and offsets is not None:
+                ends, total = [total + int(o) for o in offsets[a]], total + int(steps[a])
+            for n in lens if steps is None else ():
                 total += int(n)
                 ends.append(total)
             numbers = list(range(first, first + len(rets)))

@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from .ledger import AgentLedger, UpdateRecord
+from .lr_schedules import LrSchedule
 from .numerics import NonFiniteError, parameters_finite
 from .objectives import descend
 from .policies import Policy
@@ -59,11 +60,15 @@ class ReinforceModule(pl.LightningModule):
         value_optimizer: partial constructor for w (its ``lr`` is α_w).
         run_config: the resolved run configuration, stored in every checkpoint so that
             ``rlab-eval`` can rebuild env and policy from the checkpoint alone.
+        return_stats: running statistics of returns and Ψ (``algo.normalize_by=running``,
+            ``algo.bootstrap=return_mean``); a submodule, so checkpoints keep them.
+        lr_schedule: ``train.lr_schedule`` (:mod:`reinforce_lab.lr_schedules`); None: constant.
     """
 
     def __init__(self, policy: Policy, collector: EpisodeCollector, update: Update, ledger: AgentLedger,
                  optimizer: OptimizerFactory, value_fn: nn.Module | None = None,
-                 value_optimizer: OptimizerFactory | None = None, run_config: dict[str, Any] | None = None) -> None:
+                 value_optimizer: OptimizerFactory | None = None, run_config: dict[str, Any] | None = None,
+                 return_stats: nn.Module | None = None, lr_schedule: LrSchedule | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.policy = policy
@@ -74,15 +79,21 @@ class ReinforceModule(pl.LightningModule):
         self.run_config = run_config or {}
         self.num_seeds = collector.num_seeds
         self.ledger = ledger
+        self.return_stats = return_stats
+        self.lr_schedule = lr_schedule
         self.wandb_id: str | None = None  # the W&B run this training writes to (kept for resumes)
         self._frozen: dict[str, torch.Tensor] = {}
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> Any:
         optimizers = [self._optimizer(self.policy.parameters())]
         if self.value_fn is not None:
             factory = self._value_optimizer or self._optimizer
             optimizers.append(factory(self.value_fn.parameters()))
-        return optimizers
+        if self.lr_schedule is None:
+            return optimizers
+        # Lightning saves and restores the schedulers with the checkpoint; with manual
+        # optimisation the module steps them (after each update, once the ledger has counted it).
+        return optimizers, [self.lr_schedule.scheduler(o, lambda: self.ledger.env_step) for o in optimizers]
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_Ticks(), batch_size=None)
@@ -129,7 +140,13 @@ class ReinforceModule(pl.LightningModule):
         if not parameters_finite(self):
             raise NonFiniteError("non-finite parameters after the update; the last checkpoint is kept. "
                                  "hint: lower optimizer.lr or keep algo.normalize_returns=true")
+        self.objective.loss.commit()  # the running statistics learn the batch just trained on
         record = self._record(batch, metrics)
+        if self.lr_schedule is not None:
+            schedulers = self.lr_schedulers()
+            for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+                scheduler.step()
+            record.metrics["train/lr"] = optimizers[0].param_groups[0]["lr"]
         if self.ledger.decide() and self.num_seeds > 1:
             self._snapshot()  # the ledger stopped agents: keep their parameters as they are now
         if self.ledger.should_stop:
@@ -149,6 +166,10 @@ class ReinforceModule(pl.LightningModule):
 
     def _record(self, batch: Any, metrics: dict[str, float]) -> UpdateRecord:
         """Hand the batch's finished episodes to the ledger (an agent that has stopped has none)."""
+        finished = getattr(self.collector, "finished", None)  # fixed-horizon rollouts say what ended
+        if finished is not None:
+            agents = self.ledger.record(finished.returns, finished.lengths, finished.offsets, finished.steps)
+            return UpdateRecord(metrics, agents, self.ledger.env_step)
         returns, lengths = batch.episode_returns.tolist(), batch.lengths.tolist()
         counts = [int((batch.lengths[a] > 0).sum()) if self.num_seeds > 1 else batch.num_episodes
                   for a in range(self.num_seeds)]

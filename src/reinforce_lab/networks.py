@@ -67,3 +67,23 @@ def mlp(in_dim: int, out_dim: int, hidden_sizes: Sequence[int], activation: str 
         last = int(h)
     layers.append(SeedLinear(last, out_dim, generators, bias=output_bias))
     return nn.Sequential(*layers)
+
+
+def orthogonal_init_(net: nn.Sequential, generators: Generators, gain: float = math.sqrt(2),
+                     final_gain: float = 0.01) -> None:
+    """Orthogonal weights and zero biases per agent; the output layer scaled to ``final_gain``.
+
+    The initialisation of Andrychowicz et al. 2021 (§3.2, "a small last policy layer": the
+    initial action distribution barely depends on the state) that Tianshou's and SB3's
+    MuJoCo presets use: every hidden layer orthogonal with gain √2, the output layer orthogonal
+    with gain ``final_gain`` (0.01 for π, 1 for v̂). Agent ``s`` draws from ``generators[s]``.
+    """
+    layers = [m for m in net if isinstance(m, SeedLinear)]
+    with torch.no_grad():
+        for k, layer in enumerate(layers):
+            g_k = final_gain if k == len(layers) - 1 else gain
+            for s, g in enumerate(generators):
+                w = torch.empty(layer.weight.shape[2], layer.weight.shape[1], dtype=layer.weight.dtype)
+                nn.init.orthogonal_(w, gain=g_k, generator=g)
+                layer.weight[s] = w.T  # SeedLinear keeps [in, out]; nn.Linear's convention is [out, in]
+            layer.bias.zero_()

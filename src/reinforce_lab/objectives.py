@@ -23,14 +23,15 @@ import torch
 from torch import Tensor
 
 from . import losses
-from .advantages import AdvantageEstimator, Advantages, Normalized, normalize_advantages
+from .advantages import AdvantageEstimator, Advantages, Normalized, normalize_advantages, standardise
+from .normalizers import NORM_EPS, ReturnStats
 from .numerics import check_finite, grad_norm
 from .policies import Policy
 from .returns import masked_mean_std
 from .rollout import EpisodeBatch
 
 SURROGATES = ("log_prob", "cross_entropy")
-
+NORMALIZE_BY = ("batch", "running")  # algo.normalize_by
 
 @dataclass(frozen=True)
 class LossTerms:
@@ -113,15 +114,24 @@ class PolicyGradientLoss:
         estimator: an :class:`~reinforce_lab.advantages.AdvantageEstimator` (γ, γ^t and v̂ live there).
         loss_form: ``log_prob`` or ``cross_entropy`` (docs/loss-forms.md).
         entropy_coef: β of the entropy bonus ``β Σ_t H(π(·|S_t))``.
-        normalize: standardise Ψ per agent over the batch (``algo.normalize_returns``).
+        normalize: standardise Ψ per agent (``algo.normalize_returns``).
+        running: the run's :class:`~reinforce_lab.normalizers.ReturnStats` when it keeps running
+            statistics (``algo.normalize_by=running`` or ``algo.bootstrap=return_mean``), else None.
+        normalize_by: ``batch`` (over each batch's steps) or ``running`` (with the statistics of
+            every earlier batch, as Tianshou's REINFORCE: the scale no longer jumps between updates).
     """
 
     def __init__(self, policy: Policy, estimator: AdvantageEstimator, *, loss_form: str = "log_prob",
-                 entropy_coef: float = 0.0, normalize: bool = True) -> None:
+                 entropy_coef: float = 0.0, normalize: bool = True, running: ReturnStats | None = None,
+                 normalize_by: str = "batch") -> None:
         if loss_form not in SURROGATES:
             raise ValueError(f"loss={loss_form!r}; allowed: {', '.join(SURROGATES)}")
+        if normalize_by not in NORMALIZE_BY or (normalize_by == "running" and running is None):
+            raise ValueError(f"algo.normalize_by={normalize_by!r}; allowed: {', '.join(NORMALIZE_BY)}")
         self.policy, self.estimator = policy, estimator
         self.loss_form, self.entropy_coef, self.normalize = loss_form, float(entropy_coef), bool(normalize)
+        self.running, self.normalize_by = running, normalize_by
+        self._last: tuple[Advantages, Tensor] | None = None  # the last batch evaluated, for commit()
 
     def parameters(self) -> list[Tensor]:
         """θ: the policy parameters that are trained."""
@@ -130,7 +140,15 @@ class PolicyGradientLoss:
     def evaluate(self, batch: EpisodeBatch) -> Evaluation:
         """Advantages, normalised Ψ and the policy's per-step terms, with their graphs."""
         adv = self.estimator(batch)
-        stats = normalize_advantages(adv.psi, batch.mask) if self.normalize else None
+        if not self.normalize:
+            stats = None
+        elif self.normalize_by == "running":  # the statistics before this batch (then commit() adds it)
+            mean = self.running.psi.mean.to(adv.psi.dtype).reshape(-1, 1, 1)
+            std = torch.sqrt(self.running.psi.var + NORM_EPS).to(adv.psi.dtype).reshape(-1, 1, 1)
+            stats = Normalized(standardise(adv.psi, mean, std, batch.mask), mean, std)
+        else:
+            stats = normalize_advantages(adv.psi, batch.mask)
+        self._last = (adv, batch.mask)
         psi = stats.psi if stats is not None else adv.psi
         if self.loss_form == "cross_entropy":
             log_prob, nll = None, self.policy.nll(batch.obs, batch.actions)
@@ -159,6 +177,18 @@ class PolicyGradientLoss:
 
     def __call__(self, batch: EpisodeBatch) -> LossTerms:
         return self.terms(batch, self.evaluate(batch))
+
+    def commit(self) -> None:
+        """After an update: merge the batch just trained on into the running statistics (if any).
+
+        Separate from :meth:`evaluate` so that evaluating a batch (the variance probe, the book's
+        per-step loop) never changes the statistics; empty slots (stopped agents) add nothing.
+        """
+        if self.running is not None and self._last is not None:
+            adv, mask = self._last
+            self.running.returns.update(adv.returns.detach(), mask)
+            self.running.psi.update(adv.psi.detach(), mask)
+        self._last = None
 
 
 def descend(terms: LossTerms, params: Sequence[Tensor], optimizers: Sequence[torch.optim.Optimizer],

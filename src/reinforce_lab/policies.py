@@ -31,6 +31,7 @@ from .probability_floor import check_min_prob, floor_probs
 from .tricks import module_call
 
 if TYPE_CHECKING:
+    from .action_bounds import ActionBounds
     from .streams import AgentStreams
 
 def _per_seed(x: Tensor, like: Tensor) -> Tensor:
@@ -52,10 +53,28 @@ def _draw(fn, like: Tensor, streams: "AgentStreams | None", fill: float = 0.5) -
 
 
 class Policy(nn.Module):
-    """Interface of every policy; ``obs`` is ``[..., obs_dim]``."""
+    """Interface of every policy; ``obs`` is ``[..., obs_dim]`` (already normalised: :meth:`observe`)."""
 
     discrete: bool
     num_seeds: int
+    bounds: "ActionBounds | None" = None  # policy.bound for Box actions
+
+    @property
+    def obs_norm(self) -> nn.Module | None:
+        """``policy.obs_norm``'s statistics (a submodule: :mod:`reinforce_lab.policy_features`), or None."""
+        return self._modules.get("obs_norm")  # (a class attribute would hide the registered submodule)
+
+    def observe(self, obs: Tensor, update: Tensor | None = None) -> Tensor:
+        """Raw ``[S, n, obs_dim]`` observations → the policy's inputs; ``update``: ``[S]`` agents whose stats learn them."""
+        if self.obs_norm is None:
+            return obs
+        if update is not None:
+            self.obs_norm.update(obs, agents=update)
+        return self.obs_norm.normalize(obs)
+
+    def env_action(self, action: np.ndarray) -> np.ndarray:
+        """What the env receives for a sampled action (``policy.bound``; :mod:`reinforce_lab.action_bounds`)."""
+        return action if self.bounds is None else self.bounds.to_env(action)
 
     def distribution(self, obs: Tensor) -> Distribution:
         raise NotImplementedError
@@ -181,7 +200,7 @@ class GaussianPolicy(Policy):
     log-std parameter (default) or a state-dependent head (``state_dependent_std``), with
     ``σ ≥ min_std`` so that the log-density stays finite. Actions are sampled from the
     unbounded Gaussian and the *sampled* action is what ``log_prob`` is evaluated at; the
-    environment sees it clipped to the action bounds (gymnasium's ``ClipAction``), so
+    environment sees it clipped to the action bounds (``envs.ClipToBounds``, as gymnasium's ``ClipAction``), so
     the gradient is the one of the distribution we actually sampled from.
     """
 
@@ -235,7 +254,8 @@ class GaussianPolicy(Policy):
 def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str = "mlp",
                 hidden_sizes: Sequence[int] = (64, 64), activation: str = "tanh",
                 log_std_init: float = 0.0, min_std: float = 1e-3, state_dependent_std: bool = False,
-                init_probs: Sequence[float] | None = None, min_prob: float = 0.0,
+                init_probs: Sequence[float] | None = None, min_prob: float = 0.0, bound: str = "clip",
+                init: str = "default", obs_norm: bool = False, obs_clip: float | None = 10.0,
                 generators: Generators = (None,)) -> Policy:
     """Build the policy that fits ``action_space``: the one place that dispatches on it.
 
@@ -248,8 +268,22 @@ def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str
         init_probs: initial action probabilities for ``preferences``.
         min_prob: floor on every action probability of a categorical policy (0: none; see
             :func:`floor_probs`).
+        bound, init, obs_norm, obs_clip: action bounding, initialisation and observation
+            normalisation (:func:`~reinforce_lab.policy_features.add_features`).
         generators: one per agent (``num_seeds`` of them); each initialises its agent's slice.
     """
+    from .policy_features import add_features
+
+    policy = _make(observation_space, action_space, kind, hidden_sizes, activation, log_std_init, min_std,
+                   state_dependent_std, init_probs, min_prob, generators)
+    return add_features(policy, observation_space, action_space, bound=bound, init=init, obs_norm=obs_norm,
+                        obs_clip=obs_clip, generators=generators)
+
+
+def _make(observation_space: gym.Space, action_space: gym.Space, kind: str, hidden_sizes: Sequence[int],
+          activation: str, log_std_init: float, min_std: float, state_dependent_std: bool,
+          init_probs: Sequence[float] | None, min_prob: float, generators: Generators) -> Policy:
+    """The policy class that fits the action space (see :func:`make_policy`)."""
     obs_dim = int(np.prod(observation_space.shape))
     if isinstance(action_space, gym.spaces.Discrete):
         n = int(action_space.n)

@@ -45,6 +45,26 @@ def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
     return returns * mask
 
 
+def with_tail(rewards: Tensor, lengths: Tensor, tail: Tensor, gamma: float) -> Tensor:
+    """Rewards whose discounted returns include a bootstrapped tail: ``G_t + γ^{L−t} · tail``.
+
+    Adding ``γ · tail`` to each episode's last reward ``R_L`` makes the reverse recurrence
+    ``G_t = R_{t+1} + γ G_{t+1}`` of :func:`discounted_returns` give
+    ``G_t = Σ_{k=t+1}^{L} γ^{k−t−1} R_k + γ^{L−t} · tail``: the return of an episode cut
+    before its end (a time limit, or a fixed-horizon rollout), with the value of the state it
+    was cut at standing for the missing rewards (S&B §3.4: the truncated return plus a bootstrap).
+
+    Args:
+        rewards: ``[..., E, T]`` rewards (0 on padding).
+        lengths: ``[..., E]`` episode lengths (0: an empty slot, which gets no tail).
+        tail: ``[..., E]`` the value to bootstrap from; 0 where the episode really ended.
+        gamma: discount γ.
+    """
+    last = (lengths - 1).clamp_min(0).unsqueeze(-1)
+    tail = (tail * (lengths > 0).to(tail.dtype)).to(rewards.dtype).unsqueeze(-1)
+    return rewards.scatter_add(-1, last, gamma * tail)
+
+
 def discount_weights(mask: Tensor, gamma: float, enabled: bool) -> Tensor:
     """The book's per-step factor ``w_t = γ^t`` (S&B §13.3 pseudocode), or 1 when disabled.
 

@@ -14,13 +14,11 @@ of ``(copy seed, round)`` and a fresh block of the agent's random numbers.
 
 - **Lockstep** (default): every active agent starts its round at each call, and the call
   returns when all of them are complete.
-- **Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``).
-  In lockstep one agent whose episodes grow long (a short-corridor policy drifting to
-  π(right) ≈ 0 hits the 1000-step cap) holds the whole batch back. Asynchronously an agent
-  starts its next round right after its own update, and ``collect`` returns once at least
-  ``ready_fraction`` of the agents in flight have completed theirs, with only their batches.
-  An agent's episodes still depend only on its own seed, round number and generator (what a
-  separate run would give). It needs env copies that reset one by one
+- **Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``):
+  an agent starts its next round right after its own update, and ``collect`` returns once at
+  least ``ready_fraction`` of the agents in flight have completed theirs (one agent whose
+  episodes grow long no longer holds the others back). An agent's episodes still depend only
+  on its own seed, round and generator; it needs copies that reset one by one
   (:func:`reinforce_lab.envs.supports_partial_reset`) and updates that leave the others be.
 
 Both gymnasium 1.x auto-reset modes are handled exactly: ``SAME_STEP`` (our wrapped sync
@@ -39,7 +37,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from .envs import seeds_each_copy, supports_partial_reset
-from .episode_batch import BatchLayout, EpisodeBatch, Step
+from .episode_batch import BatchLayout, EpisodeBatch, Step, empty_step
 from .episode_groups import group_order, group_quota, group_seeds, regroup
 from .policies import Policy
 from .streams import AgentStreams
@@ -201,6 +199,8 @@ class EpisodeCollector:
         quota = self.quota * np.repeat(self.active, self.envs_per_agent)
         in_flight, complete = self._step(policy, fl, quota, self.ready_fraction if self.asynchronous else 1.0)
         batch = self._hand_over(fl, in_flight, complete)
+        if policy.obs_norm is not None:  # final states in the policy's inputs too (for v̂ bootstraps)
+            batch.final_obs = policy.observe(batch.final_obs.to(self.dtype)).float()
         if self.asynchronous:
             self.agent_rounds[complete] += 1
         else:
@@ -244,11 +244,11 @@ class EpisodeCollector:
         if self.streams is not None:  # agents with nothing left to do in this round draw nothing
             self.streams.busy = in_flight.copy()
         while in_flight.any() and complete.sum() < need:
-            action = self._act(policy, obs)
-            next_obs, reward, term, trunc, info = self.envs.step(action)
+            action, seen = self._act(policy, obs, in_flight & self.active)
+            next_obs, reward, term, trunc, info = self.envs.step(policy.env_action(action))
             done = np.logical_or(term, trunc) & ~fl.resetting
             ended = done & (fl.done < quota)  # an episode that counts ended at this step
-            fl.steps.append((obs, action, reward, term, ended))
+            fl.steps.append((seen, action, reward, term, ended))
             if ended.any():
                 for i in np.flatnonzero(ended):
                     fl.final[(i, int(fl.done[i]))] = next_obs[i] if self.next_step_reset else info["final_obs"][i]
@@ -263,12 +263,19 @@ class EpisodeCollector:
         fl.obs = obs
         return in_flight, complete
 
-    def _act(self, policy: Policy, obs: np.ndarray) -> np.ndarray:
-        """One batched policy call for every env copy (``[n, ...]`` actions for ``envs.step``)."""
+    def _act(self, policy: Policy, obs: np.ndarray, learn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One batched policy call for every copy: ``[n, ...]`` actions and the observations it saw.
+
+        With ``policy.obs_norm`` the agents in ``learn`` add ``obs`` to their statistics first,
+        and the batch keeps the normalised observations (what the loss must see).
+        """
         obs_t = torch.as_tensor(obs, dtype=self.dtype, device=self.device).reshape(self.num_seeds, -1, obs.shape[-1])
+        if policy.obs_norm is not None:
+            obs_t = policy.observe(obs_t, torch.as_tensor(learn))
+            obs = obs_t.reshape(obs.shape).cpu().numpy()
         action = policy.act(obs_t, generators=self.streams).cpu().numpy()
         action = action.reshape(self.envs.num_envs, *action.shape[2:])
-        return action if self.discrete else action.astype(np.float32)
+        return (action if self.discrete else action.astype(np.float32)), obs
 
     def _hand_over(self, fl: Flight, in_flight: np.ndarray, complete: np.ndarray) -> EpisodeBatch:
         """The complete agents' batches; then forget what no agent in flight needs any more."""
@@ -280,7 +287,7 @@ class EpisodeCollector:
             fl.gen_states[a] = self.generators[a].get_state()
         fl.waiting = complete.copy()
         first = int(fl.start[np.repeat(complete, per)].min()) - fl.t0 if complete.any() else len(fl.steps)
-        window = fl.steps[first:] or [self._empty_step()]  # empty: nothing collected (no agent in flight)
+        window = fl.steps[first:] or [empty_step(self.envs, self.discrete)]  # empty: nothing collected (no agent in flight)
         batch = self.layout.assemble(window, fl.final, starts=fl.start - fl.t0 - first, include=complete)
         if self.group_size > 1:  # the same spans as assemble's, to put each group in consecutive slots
             spans = self.layout.spans(np.stack([s[4] for s in window]), fl.start - fl.t0 - first, complete)
@@ -292,10 +299,3 @@ class EpisodeCollector:
         del fl.steps[:keep_from]
         fl.t0 += keep_from
         return batch
-
-    def _empty_step(self) -> Step:
-        """One all-zero step in which no episode ends."""
-        n, discrete = self.envs.num_envs, self.discrete
-        return (np.zeros((n,) + self.envs.single_observation_space.shape, np.float32),
-                np.zeros((n,) + self.envs.single_action_space.shape, np.int64 if discrete else np.float32),
-                np.zeros(n), np.zeros(n, bool), np.zeros(n, bool))

@@ -51,6 +51,23 @@ class AlgoSettings:
     value_init: float | None
     lambda_theta: float | None  # eligibility-trace decay of the actor (S&B §13.5, algo=actor_critic_traces); None: no traces
     lambda_w: float | None      # ... and of the critic
+    rollout: str  # episodes | horizon (reinforce_lab.horizon_rollout)
+    horizon: int | None  # env steps per agent per update with rollout=horizon
+    bootstrap: str  # auto | none | value | return_mean: the value of a non-terminal end
+    normalize_by: str  # batch | running: the statistics that standardise Ψ
+
+    @property
+    def bootstrap_choice(self) -> str:
+        """``auto`` resolved: none for whole episodes (the book), else v̂ where there is one, else the return mean."""
+        if self.bootstrap != "auto":
+            return self.bootstrap
+        if self.rollout != "horizon":
+            return "none"
+        return "value" if self.advantage in ("baseline", "td") else "return_mean"
+
+    @property
+    def needs_return_stats(self) -> bool:
+        return self.normalize_by == "running" or self.bootstrap_choice == "return_mean"
 
     @property
     def has_value_fn(self) -> bool:
@@ -79,6 +96,9 @@ class TrainSettings:
     progress: bool
     checkpoint_every_s: float | None
     checkpoint_every_updates: int | None
+    lr_schedule: str  # constant | linear (reinforce_lab.lr_schedules)
+    eval_every_steps: int | None  # periodic evaluation every this many env steps per agent (None: off)
+    eval_episodes: int  # episodes per evaluation and per mode (stochastic, deterministic)
 
 
 @dataclass(frozen=True)

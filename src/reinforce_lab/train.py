@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from .checkpointing import checkpoint_path, read_checkpoint
     from .interrupts import GracefulStop
     from .ledger import AgentLedger, Budget
+    from .lr_schedules import make_schedule
     from .module import ReinforceModule
+    from .normalizers import ReturnStats
     from .redaction import redacted_config
     from .run_logger import RunLogger
     from .session import TrainingSession, quiet_lightning
@@ -63,9 +66,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     baseline_lr = s.algo.baseline_lr or cfg.optimizer.lr
     ledger = AgentLedger(s.seeds, Budget(s.train.max_env_steps, s.train.max_episodes, s.train.target_return,
                                          s.train.window), collector, interrupted=lambda: graceful.requested)
-    update = build_update(policy, value_fn, **_update_args(s, cfg.optimizer.lr, baseline_lr))
+    return_stats = ReturnStats(len(s.seeds)) if s.algo.needs_return_stats else None
+    update = build_update(policy, value_fn, **_update_args(s, cfg.optimizer.lr, baseline_lr), running=return_stats)
     module = ReinforceModule(policy, collector, update, ledger, build_optimizer(cfg.optimizer), value_fn,
-                             build_optimizer(cfg.optimizer, lr=baseline_lr), run_config=resolved)
+                             build_optimizer(cfg.optimizer, lr=baseline_lr), run_config=resolved,
+                             return_stats=return_stats, lr_schedule=make_schedule(s.train.lr_schedule,
+                                                                                  s.train.max_env_steps))
     run_logger = RunLogger.start(resolved["logger"], run_dir, resolved, secrets, (resumed or {}).get("wandb_id"))
     module.wandb_id = run_logger.wandb.id if run_logger.wandb is not None else None
     callbacks = [*instantiate(cfg.callbacks).values(), graceful]
@@ -83,15 +89,21 @@ def _agents(cfg: DictConfig, s: RunSettings) -> tuple[Any, Any, Any, Any]:
     """The vector env (every agent's copies), the collector, the policy and v̂ of ``train.num_seeds`` agents."""
     from .builders import agent_generators, build_envs, build_policy, build_value_fn, env_seeds
     from .config import asynchronous_agents
+    from .horizon_rollout import HorizonCollector
     from .rollout import EpisodeCollector
 
     seeds = s.seeds
     generators = agent_generators(seeds)
-    envs_per_agent = min(s.env.num_envs, s.algo.episodes_per_update)
-    envs = build_envs(s.env, envs_per_agent * len(seeds))
+    horizon = s.algo.rollout == "horizon"
+    envs_per_agent = s.env.num_envs if horizon else min(s.env.num_envs, s.algo.episodes_per_update)
+    env = replace(s.env, vectorization="sync") if horizon and s.env.vectorization == "auto" else s.env
+    envs = build_envs(env, envs_per_agent * len(seeds))
     policy = build_policy(cfg.policy, envs.single_observation_space, envs.single_action_space, generators)
     value_fn = (build_value_fn(s.algo, OmegaConf.to_container(cfg.policy, resolve=True), envs.single_observation_space,
                                generators) if s.algo.has_value_fn else None)
+    if horizon:  # fixed-horizon rollouts (algo.rollout=horizon): N env steps per update, episodes cut and bootstrapped
+        return envs, HorizonCollector(envs, s.algo.horizon, env_seeds(seeds, envs_per_agent), len(seeds),
+                                      generators), policy, value_fn
     collector = EpisodeCollector(envs, s.algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
                                  num_seeds=len(seeds), generators=generators,
                                  asynchronous=asynchronous_agents(cfg, envs, len(seeds)), group_size=s.algo.group_size)
@@ -103,7 +115,7 @@ def _update_args(s: RunSettings, lr: float, baseline_lr: float) -> dict[str, Any
     return dict(gamma=a.gamma, gamma_t=a.gamma_t, normalize=a.normalize_returns, advantage=a.advantage,
                 entropy_coef=a.entropy_coef or 0.0, loss_form=s.loss.name, sequential=s.loss.sequential,
                 step_size=lr, baseline_step_size=baseline_lr, lambda_theta=a.lambda_theta, lambda_w=a.lambda_w,
-                group_size=a.group_size)
+                group_size=a.group_size, bootstrap=a.bootstrap_choice, normalize_by=a.normalize_by)
 
 
 def _fail(message: str, run_dir: Path | None = None) -> None:

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
+from typing import Callable
 
-from .advantages import ADVANTAGES, make_estimator  # noqa: F401 - ADVANTAGES in a docstring
+import torch
+from torch import Tensor, nn
+
+from .advantages import ADVANTAGES, BOOTSTRAPS, AdvantageEstimator, ValueBaseline, make_estimator  # noqa: F401
+from .normalizers import NORM_EPS, ReturnStats
+from .rollout import EpisodeBatch
 from .book_rule import UpdateRule
 from .objectives import PolicyGradientLoss
 from .policies import Policy
@@ -34,7 +39,8 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
                  normalize: bool = True, advantage: str = "return", entropy_coef: float = 0.0,
                  loss_form: str = "log_prob", sequential: bool = False, step_size: float | None = None,
                  baseline_step_size: float | None = None, lambda_theta: float | None = None,
-                 lambda_w: float | None = None, group_size: int = 1) -> Update:
+                 lambda_w: float | None = None, group_size: int = 1, bootstrap: str = "none",
+                 normalize_by: str = "batch", running: ReturnStats | None = None) -> Update:
     """The update for the options of ``ReinforceModule(update=...)``.
 
     Args:
@@ -52,12 +58,22 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
         group_size: k, episodes per group for ``rloo``/``group_norm`` (:mod:`reinforce_lab.baselines`).
         lambda_theta, lambda_w: λ^θ, λ^w of the actor–critic with eligibility traces (S&B §13.5,
             :mod:`reinforce_lab.traces`); None: no traces. Needs ``update_rule``, ``sequential`` and ``td``.
+        bootstrap: what stands for the rewards after a non-terminal end (one of
+            :data:`~reinforce_lab.advantages.BOOTSTRAPS`): ``none``, ``value`` (v̂ of the final
+            state) or ``return_mean`` (``running``'s mean of the returns).
+        normalize_by: ``batch`` or ``running`` standardisation of Ψ.
+        running: the run's running statistics (needed by ``return_mean`` and ``running``).
     """
     if loss_form not in LOSS_FORMS:
         raise ValueError(f"loss={loss_form!r}; allowed: {', '.join(LOSS_FORMS)}")
     estimator = make_estimator(advantage, value_fn, gamma, gamma_t, group_size=group_size, policy=policy)
+    estimator.tail = bootstrap_tail(bootstrap, estimator, running)
+    if normalize_by == "running" and running is not None and isinstance(estimator, ValueBaseline):
+        # v̂ = σ_G · net(s): the network fits G/σ_G (Tianshou's A2C/PPO scale their critic's targets so)
+        estimator.scale = lambda: torch.sqrt(running.returns.var + NORM_EPS)
     surrogate = "log_prob" if loss_form == "update_rule" else loss_form  # the rule logs the log_prob loss
-    loss = PolicyGradientLoss(policy, estimator, loss_form=surrogate, entropy_coef=entropy_coef, normalize=normalize)
+    loss = PolicyGradientLoss(policy, estimator, loss_form=surrogate, entropy_coef=entropy_coef, normalize=normalize,
+                              running=running, normalize_by=normalize_by)
     if loss_form != "update_rule":
         if lambda_theta is not None or lambda_w is not None:
             raise ValueError(f"eligibility traces need loss_form='update_rule', not {loss_form!r}")
@@ -67,3 +83,19 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
             raise ValueError("eligibility traces need sequential=True (z is carried from step to step)")
         return Update(loss, TraceRule(loss, step_size, baseline_step_size, lambda_theta or 0.0, lambda_w or 0.0))
     return Update(loss, UpdateRule(loss, step_size, baseline_step_size, sequential=sequential))
+
+
+def bootstrap_tail(bootstrap: str, estimator: AdvantageEstimator,
+                   running: ReturnStats | None) -> Callable[[EpisodeBatch], Tensor] | None:
+    """``[S, E]`` values of the states episodes were cut at, for ``algo.bootstrap`` (None: ``none``)."""
+    if bootstrap not in BOOTSTRAPS:
+        raise ValueError(f"algo.bootstrap={bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
+    if bootstrap == "none":
+        return None
+    if bootstrap == "value":
+        if not isinstance(estimator, ValueBaseline):
+            raise ValueError("algo.bootstrap='value' needs a learned v̂; allowed without one: none, return_mean")
+        return lambda batch: estimator.values(batch.final_obs)
+    if running is None:
+        raise ValueError("algo.bootstrap='return_mean' needs the run's running return statistics")
+    return lambda batch: running.returns.mean.to(batch.rewards.dtype).unsqueeze(-1).expand(batch.final_obs.shape[:2])

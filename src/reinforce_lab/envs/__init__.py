@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from .capabilities import PARTIAL_RESET, PER_COPY_SEEDS, declare, seeds_each_copy, supports_partial_reset
@@ -44,8 +45,19 @@ def make_env(env_id: str, max_episode_steps: int | None = None, render_mode: str
     if not isinstance(env.observation_space, gym.spaces.Box) or len(env.observation_space.shape) != 1:
         env = gym.wrappers.FlattenObservation(env)  # e.g. Discrete states → one-hot
     if isinstance(env.action_space, gym.spaces.Box):
-        env = gym.wrappers.ClipAction(env)
+        env = ClipToBounds(env)
     return env
+
+
+class ClipToBounds(gym.ActionWrapper):
+    """Clip actions to the env's bounds, as gymnasium's ``ClipAction``, but keep the bounded space.
+
+    ``ClipAction`` reports an unbounded space; keeping the bounds lets ``policy.bound=tanh``
+    (:mod:`reinforce_lab.action_bounds`) scale its squashed actions to them.
+    """
+
+    def action(self, action: Any) -> Any:
+        return np.clip(action, self.env.action_space.low, self.env.action_space.high)
 
 
 VECTORIZATIONS = ("auto", "sync", "async", "native")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Regenerates experiments/mujoco/{results.md,summary.csv,curves.png,wall_time.json}: REINFORCE and
+# REINFORCE with a learned baseline on 7 MuJoCo tasks × 5 seeds × 1M env steps, against Tianshou's
+# published REINFORCE (experiments/mujoco/published_tianshou.csv).
+# Usage: bash experiments/mujoco/run.sh [reinforce|baseline|all] [rlab-train overrides...]
+#   default all; each variant is one sweep (7 jobs, 5 agents each) into multirun/mujoco_<variant>,
+#   2 jobs at a time (hydra/launcher=joblib; more cores: hydra.launcher.n_jobs=8).
+# Settings: conf/experiment/mujoco_reinforce.yaml and mujoco_baseline.yaml.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VARIANTS=${1:-all}
+[ $# -gt 0 ] && shift
+case $VARIANTS in
+  all) VARIANTS="reinforce baseline" ;;
+  reinforce|baseline) ;;
+  *) echo "error: variant=$VARIANTS is not allowed; allowed: reinforce, baseline, all" >&2; exit 2 ;;
+esac
+BIN=${BIN:-.venv/bin}
+status=0
+for v in $VARIANTS; do
+  sweep=multirun/mujoco_$v
+  rm -rf "$sweep"
+  start=$(date +%s)
+  "$BIN/rlab-train" -m "experiment=mujoco_$v" hydra/launcher=joblib hydra.launcher.n_jobs=2 \
+    "hydra.sweep.dir=$sweep" train.progress=false "$@" || status=$?
+  end=$(date +%s)
+  "$BIN/python" - "$v" "$((end - start))" <<'PY'
+import json, sys, pathlib
+p = pathlib.Path("experiments/mujoco/wall_time.json")
+d = json.loads(p.read_text()) if p.exists() else {}
+d[sys.argv[1]] = {"wall_s": int(sys.argv[2]), "jobs": 7, "agents_per_job": 5, "parallel_jobs": 2}
+p.write_text(json.dumps(d, indent=1) + "\n")
+PY
+done
+"$BIN/python" experiments/mujoco/report.py multirun/mujoco_reinforce multirun/mujoco_baseline --out experiments/mujoco || status=$?
+exit $status

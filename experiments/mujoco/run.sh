@@ -13,7 +13,8 @@ VARIANTS=${1:-all}
 case $VARIANTS in
   all) VARIANTS="reinforce baseline" ;;
   reinforce|baseline) ;;
-  *) echo "error: variant=$VARIANTS is not allowed; allowed: reinforce, baseline, all" >&2; exit 2 ;;
+  report) VARIANTS="" ;;  # only collect the finished jobs of both sweeps and rewrite the report
+  *) echo "error: variant=$VARIANTS is not allowed; allowed: reinforce, baseline, all, report" >&2; exit 2 ;;
 esac
 BIN=${BIN:-.venv/bin}
 status=0
@@ -32,5 +33,17 @@ d[sys.argv[1]] = {"wall_s": int(sys.argv[2]), "jobs": 7, "agents_per_job": 5, "p
 p.write_text(json.dumps(d, indent=1) + "\n")
 PY
 done
-"$BIN/python" experiments/mujoco/report.py multirun/mujoco_reinforce multirun/mujoco_baseline --out experiments/mujoco || status=$?
+# Keep what the report reads of every finished job (evals.csv, summary.json, config) in experiments/mujoco/data/.
+for v in reinforce baseline; do
+  for job in multirun/mujoco_$v/*/; do
+    [ -f "$job/summary.json" ] && [ -f "$job/evals.csv" ] || continue
+    task=$(sed -n 's/^  id: //p' "$job/.hydra/config.yaml" | head -1)
+    dest=experiments/mujoco/data/$v/$task
+    mkdir -p "$dest/.hydra"
+    cp "$job/evals.csv" "$job/summary.json" "$dest/"
+    cp "$job/.hydra/config.yaml" "$dest/.hydra/"
+  done
+done
+"$BIN/python" experiments/mujoco/report.py experiments/mujoco/data/reinforce experiments/mujoco/data/baseline \
+  --out experiments/mujoco || status=$?
 exit $status

@@ -66,11 +66,9 @@ class Policy(nn.Module):
 
     def observe(self, obs: Tensor, update: Tensor | None = None) -> Tensor:
         """Raw ``[S, n, obs_dim]`` observations → the policy's inputs; ``update``: ``[S]`` agents whose stats learn them."""
-        if self.obs_norm is None:
-            return obs
-        if update is not None:
+        if self.obs_norm is not None and update is not None:
             self.obs_norm.update(obs, agents=update)
-        return self.obs_norm.normalize(obs)
+        return obs if self.obs_norm is None else self.obs_norm.normalize(obs)
 
     def env_action(self, action: np.ndarray) -> np.ndarray:
         """What the env receives for a sampled action (``policy.bound``; :mod:`reinforce_lab.action_bounds`)."""

@@ -29,7 +29,8 @@ for v in $VARIANTS; do
 import json, sys, pathlib
 p = pathlib.Path("experiments/mujoco/wall_time.json")
 d = json.loads(p.read_text()) if p.exists() else {}
-d[sys.argv[1]] = {"wall_s": int(sys.argv[2]), "jobs": 7, "agents_per_job": 5, "parallel_jobs": 2}
+name = {"reinforce": "reinforce", "baseline": "reinforce_baseline"}[sys.argv[1]]
+d[name] = f"{int(sys.argv[2]) / 60:.0f} min for 7 jobs x 5 agents x 1M env steps, 2 jobs at a time"
 p.write_text(json.dumps(d, indent=1) + "\n")
 PY
 done

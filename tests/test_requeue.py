@@ -80,6 +80,18 @@ def test_slurm_states_in_words(state, code, words):
     assert line.startswith(f"SLURM job 7_1: {words}") and f"state {state}" in line and "\n" not in line
 
 
+@pytest.mark.parametrize(("timeout_min", "delay", "warned"), [
+    (2, 100, True), (4, 150, False), (60, 120, False), (5, 120, False), (3, 120, True), (None, 120, False)])
+def test_early_signal_warning_names_the_keys_and_a_delay_that_fits(timeout_min, delay, warned):
+    # man sbatch: the signal "may be sent up to 60 seconds earlier than specified".
+    line = slurm_jobs.early_signal_warning(timeout_min, delay)
+    assert (line is not None) == warned
+    if warned:
+        assert line.startswith(f"hydra.launcher.signal_delay_s={delay} with timeout_min={timeout_min}")
+        most = int(line.split("signal_delay_s <= ")[1].split()[0])
+        assert most == 60 * timeout_min - 90 and slurm_jobs.early_signal_warning(timeout_min, most) is None
+
+
 def fake_sacct(tmp_path: Path, monkeypatch, output: str) -> None:
     sacct = tmp_path / "bin" / "sacct"
     sacct.parent.mkdir(exist_ok=True)

@@ -139,6 +139,7 @@ def test_usr2_before_a_time_limit_resumes_and_a_finished_job_is_not_rerun(slurm_
     hurry_requeued(task, proc)
     out, err = finish(proc, slurm_cluster, tmp_path)
     assert proc.returncode == 0, err[-3000:]
+    assert "signal_delay_s" not in err  # these settings leave room: no early-signal warning
     log = job_log(sweep, task)
     assert "this job is timed-out" in job_log(sweep, task, "err")
     assert "Requeued job" in log and "(2 remaining timeouts)" in log and "resuming it" in log, log[-3000:]
@@ -192,14 +193,16 @@ def test_cancelled_and_killed_jobs_are_reported_with_slurms_reason(slurm_cluster
 
 @pytest.mark.slow
 def test_real_time_limit_resumes(slurm_cluster, tmp_path):
-    # A 2-minute limit with SIGUSR2 100 s before it: SLURM signals each segment 20–50 s after it
-    # starts (its time checks run about every 30 s). The budget needs more than one segment on any
-    # machine (about a minute of training here); up to 10 requeues leave room on a slow one. That
-    # a resumed run is byte-identical is shown by the two tests above; here: SLURM's own signal.
-    budget = 1_200_000
+    # A 4-minute limit with SIGUSR2 150 s before it: SLURM signals "up to 60 seconds earlier than
+    # specified" (man sbatch), so each segment gets it 30–90 s after it starts, never during
+    # start-up (a 2-minute limit with 100 s could signal at once and kill the job: CI saw it).
+    # The budget needs more than one segment on any machine (about 2.5 minutes of training
+    # here); up to 10 requeues leave room on a slow one. That a resumed run is byte-identical
+    # is shown by the two tests above; here: SLURM's own signal.
+    budget = 3_000_000
     sweep, proc = start_sweep(tmp_path, f"train.max_env_steps={budget}", "train.target_return=null",
-                              "train.progress=false", "seed=5", "hydra.launcher.timeout_min=2",
-                              "hydra.launcher.signal_delay_s=100", "hydra.launcher.max_num_timeout=10", "logger=none")
+                              "train.progress=false", "seed=5", "hydra.launcher.timeout_min=4",
+                              "hydra.launcher.signal_delay_s=150", "hydra.launcher.max_num_timeout=10", "logger=none")
     wait_for_rows(sweep / "0", 10, proc)
     task = array_task(sweep, 0)
     deadline = time.monotonic() + 900

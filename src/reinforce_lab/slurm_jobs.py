@@ -32,6 +32,30 @@ SACCT_TIMEOUT_S = 10  # sacct answers in well under a second; a controller that 
 SETTLE_S = 20  # sacct may say RUNNING for a few seconds after a job ended: wait this long for a final state
 UNSETTLED = ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING", "REQUEUED", "RESIZING", "SUSPENDED", "UNKNOWN")
 
+# ``man sbatch`` (--signal): "the signal may be sent up to 60 seconds earlier than specified".
+SIGNAL_EARLY_S = 60
+START_UP_S = 30  # from the job's start to submitit's SIGUSR2 handler, on a loaded 2-core node
+
+
+def early_signal_warning(timeout_min: float | None, signal_delay_s: float | None) -> str | None:
+    """A one-line warning when SLURM's time-limit signal may reach a job before it can handle it.
+
+    SLURM sends ``--signal=USR2@signal_delay_s`` up to 60 s early. If that can fall within a
+    job's start-up (before submitit installs its handler), SIGUSR2's default action kills the
+    job instead of requeueing it. None when the settings leave room.
+    """
+    if not timeout_min or signal_delay_s is None:
+        return None
+    earliest = 60 * float(timeout_min) - float(signal_delay_s) - SIGNAL_EARLY_S
+    if earliest >= START_UP_S:
+        return None
+    most = int(60 * float(timeout_min) - SIGNAL_EARLY_S - START_UP_S)
+    return (f"hydra.launcher.signal_delay_s={signal_delay_s} with timeout_min={timeout_min}: SLURM may send "
+            f"SIGUSR2 up to {SIGNAL_EARLY_S} s early, {max(earliest, 0):.0f} s after a job starts, before it can "
+            f"handle it, which kills it instead of requeueing it; use signal_delay_s <= {max(most, 0)} "
+            "or a longer timeout_min")
+
+
 # sacct states (``man sacct``, JOB STATE CODES) → what a person reads in the sweep summary.
 STATE_WORDS = {
     "CANCELLED": "cancelled (scancel)", "OUT_OF_MEMORY": "out of memory (killed by SLURM)",

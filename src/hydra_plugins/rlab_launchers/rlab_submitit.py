@@ -71,6 +71,11 @@ class RlabSlurmLauncher(Launcher):
         executor = submitit.AutoExecutor(cluster="slurm", **init)
         base = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+        from reinforce_lab.slurm_jobs import early_signal_warning
+
+        warning = early_signal_warning(params.get("timeout_min"), params.get("signal_delay_s"))
+        if warning:
+            log.warning(f"[rlab] warning: {warning}")
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")

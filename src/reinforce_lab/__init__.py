@@ -7,6 +7,10 @@ Hydra entry points are :mod:`reinforce_lab.train`, :mod:`reinforce_lab.eval` and
 :mod:`reinforce_lab.report`; sweep support (W&B group, failed jobs) in :mod:`reinforce_lab.sweeps`.
 """
 
+from .tricks.lean_imports import install as _lean_lightning_import
+
+_lean_lightning_import()  # before anything imports Lightning (trick lean_imports, off switch in tricks/)
+
 from .sweeps import quiet_launcher_schema_warning as _quiet_launcher_schema_warning
 from .resolvers import register_resolvers as _register_resolvers
 

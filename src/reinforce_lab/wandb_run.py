@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from .run_summary import RunSummary
 from .tricks.argv_redaction import redacted_argv
 from .tricks.wandb_anonymous import drop_anonymous
+from .tricks.wandb_launch_inputs import skip_unstaged_launch_inputs
 from .tricks.wandb_orphans import stop_orphaned_wandb_services
 
 # Resuming right after a SIGKILL: the killed process's W&B service still holds the run id
@@ -164,6 +165,7 @@ def finish_settings() -> dict[str, Any]:
 def _start(factory: Callable[..., Any], mode: str, settings: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     import wandb
 
+    skip_unstaged_launch_inputs()
     for attempt in range(IN_USE_RETRIES):
         logger = factory(mode=mode, settings=wandb.Settings(**settings), **kwargs)
         drop_anonymous(logger)

@@ -21,6 +21,10 @@ trick                     what it does (module)
                           ``nn.Module.__call__`` (:mod:`.module_call`)
 ``wandb_anonymous``       the ``anonymous`` argument Lightning always passes to ``wandb.init`` (a
                           deprecation warning per run) is dropped (:mod:`.wandb_anonymous`)
+``lean_imports``          Lightning is imported without ``torch._dynamo`` (deferred until used),
+                          scipy.signal and torchmetrics' matplotlib plotting (:mod:`.lean_imports`)
+``wandb_launch_inputs``   ``wandb.init`` skips importing W&B Launch to look for staged job inputs
+                          when none can have been staged (:mod:`.wandb_launch_inputs`)
 ========================  =========================================================================
 
 Switches (environment variables, inherited by every job and worker process):
@@ -43,7 +47,7 @@ from __future__ import annotations
 import os
 
 TRICKS: tuple[str, ...] = ("fast_exit", "forked_workers", "wandb_orphans", "argv_redaction", "module_call",
-                           "wandb_anonymous")
+                           "wandb_anonymous", "lean_imports", "wandb_launch_inputs")
 ALL_SWITCH = "RLAB_TRICKS"
 SOME_SWITCH = "RLAB_TRICKS_OFF"
 

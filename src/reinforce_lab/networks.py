@@ -40,6 +40,8 @@ class SeedLinear(nn.Module):
             self.register_buffer("bias", torch.zeros(len(generators), out_features), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 3 and self.weight.shape[-1] != 1:  # [S, N, in], the rollout's per-step call: no reshapes
+            return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight)
         s, middle = x.shape[0], x.shape[1:-1]
         flat = x.reshape(s, -1, x.shape[-1])  # [S, N, in]
         if self.weight.shape[-1] == 1:

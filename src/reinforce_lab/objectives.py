@@ -96,6 +96,8 @@ class Evaluation:
         log_prob: ``ln π(A_t|S_t, θ)`` with gradient (``log_prob`` form), else None.
         nll: ``CE(π(·|S_t), A_t)`` with gradient (``cross_entropy`` form), else None.
         entropy: ``H(π(·|S_t))`` with gradient when β > 0, else None.
+        entropy_value: ``H(π(·|S_t))`` without gradient (the logged diagnostic), when computed
+            with the log-probabilities.
     """
 
     advantages: Advantages
@@ -104,6 +106,7 @@ class Evaluation:
     log_prob: Tensor | None
     nll: Tensor | None
     entropy: Tensor | None
+    entropy_value: Tensor | None = None
 
 
 class PolicyGradientLoss:
@@ -150,12 +153,15 @@ class PolicyGradientLoss:
             stats = normalize_advantages(adv.psi, batch.mask)
         self._last = (adv, batch.mask)
         psi = stats.psi if stats is not None else adv.psi
+        log_prob = nll = value = None
         if self.loss_form == "cross_entropy":
-            log_prob, nll = None, self.policy.nll(batch.obs, batch.actions)
-        else:
-            log_prob, nll = self.policy.log_prob(batch.obs, batch.actions), None
+            nll = self.policy.nll(batch.obs, batch.actions)
+        elif self.entropy_coef > 0:
+            log_prob = self.policy.log_prob(batch.obs, batch.actions)
+        else:  # the diagnostic entropy from the same forward pass (categorical policies)
+            log_prob, value = self.policy.log_prob_and_entropy(batch.obs, batch.actions)
         entropy = self.policy.entropy(batch.obs) if self.entropy_coef > 0 else None
-        return Evaluation(adv, psi, stats, log_prob, nll, entropy)
+        return Evaluation(adv, psi, stats, log_prob, nll, entropy, value)
 
     def terms(self, batch: EpisodeBatch, ev: Evaluation) -> LossTerms:
         """The named loss terms of ``ev`` (computed from ``batch``) and the diagnostics."""
@@ -167,7 +173,8 @@ class PolicyGradientLoss:
         loss_entropy = (self.entropy_coef * losses.entropy_loss(ev.entropy, mask) if ev.entropy is not None
                         else torch.zeros(()))
         with torch.no_grad():
-            entropy = ev.entropy if ev.entropy is not None else self.policy.entropy(batch.obs)
+            entropy = next((e for e in (ev.entropy, ev.entropy_value) if e is not None), None)
+            entropy = entropy if entropy is not None else self.policy.entropy(batch.obs)
             mean_entropy = float((entropy * mask).sum() / mask.sum().clamp_min(1))
         if adv.values is None:
             return LossTerms(loss_actor, loss_entropy, torch.zeros(()), mean_entropy, None, mask.shape[0])

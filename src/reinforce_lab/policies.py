@@ -28,6 +28,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from .networks import Generators, mlp
 from .probability_floor import check_min_prob, floor_probs
+from .streams import draw
 from .tricks import module_call
 
 if TYPE_CHECKING:
@@ -37,19 +38,6 @@ if TYPE_CHECKING:
 def _per_seed(x: Tensor, like: Tensor) -> Tensor:
     """Broadcast a per-seed ``[S, k]`` tensor to ``like``'s shape ``[S, ..., k]``."""
     return x.reshape(x.shape[0], *([1] * (like.dim() - 2)), x.shape[-1]).expand_as(like)
-
-
-def _draw(fn, like: Tensor, streams: "AgentStreams | None", fill: float = 0.5) -> Tensor:
-    """Random numbers shaped like ``like`` (``[S, ...]``) from ``fn`` (``torch.rand``/``randn``).
-
-    ``streams=None`` uses torch's global RNG (evaluation, tests). Training passes the
-    collector's :class:`~reinforce_lab.streams.AgentStreams`: slice ``s`` comes from agent
-    ``s``'s own generator, and an agent that is idle at this step gets ``fill`` and draws
-    nothing, so its random stream is exactly the one a separate run of it would consume.
-    """
-    if streams is None:
-        return fn(like.shape, dtype=like.dtype, device=like.device)
-    return streams.draw(fn, like, fill)
 
 
 class Policy(nn.Module):
@@ -81,6 +69,12 @@ class Policy(nn.Module):
         """``ln π(A|S, θ)``, shape ``obs.shape[:-1]``."""
         return self.distribution(obs).log_prob(actions)
 
+    def log_prob_and_entropy(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`log_prob` with its graph and :meth:`entropy` (no graph: a diagnostic), in one pass where possible."""
+        with torch.no_grad():
+            entropy = self.entropy(obs)
+        return self.log_prob(obs, actions), entropy
+
     def nll(self, obs: Tensor, actions: Tensor) -> Tensor:
         """Cross-entropy (discrete) / Gaussian NLL (continuous) of the taken action."""
         raise NotImplementedError
@@ -94,7 +88,7 @@ class Policy(nn.Module):
         """Sample an action (or take the mode when ``greedy``), without building a graph.
 
         ``generators`` draws each agent's randomness from its own generator (None: torch's
-        global RNG); see :func:`_draw`.
+        global RNG); see :func:`reinforce_lab.streams.draw`.
         """
         raise NotImplementedError
 
@@ -126,8 +120,13 @@ class CategoricalPolicy(Policy):
     # log_prob and entropy in closed form: the same values as Categorical's, without building
     # a distribution object (and validating its arguments) on every call of a hot loop.
     def log_prob(self, obs: Tensor, actions: Tensor) -> Tensor:
-        log_p = torch.log_softmax(self.logits(obs), dim=-1)
-        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return self.log_prob_and_entropy(obs, actions)[0]
+
+    def log_prob_and_entropy(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        log_p = torch.log_softmax(self.logits(obs), dim=-1)  # one forward pass for both
+        with torch.no_grad():
+            entropy = -(log_p.exp() * log_p).sum(-1)
+        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1), entropy
 
     def entropy(self, obs: Tensor) -> Tensor:
         log_p = torch.log_softmax(self.logits(obs), dim=-1)
@@ -147,7 +146,7 @@ class CategoricalPolicy(Policy):
         # Inverse CDF: one uniform per state, the first action whose cumulative probability
         # exceeds it (cheaper than building a Categorical, or Gumbel-max's uniform per action).
         cdf = torch.softmax(logits, dim=-1).cumsum_(-1)
-        u = _draw(torch.rand, cdf[..., :1], generators)
+        u = draw(torch.rand, cdf[..., :1], generators)
         return torch.searchsorted(cdf, u).squeeze_(-1).clamp_max_(logits.shape[-1] - 1)
 
 
@@ -246,7 +245,7 @@ class GaussianPolicy(Policy):
     @torch.no_grad()
     def act(self, obs: Tensor, greedy: bool = False, generators: "AgentStreams | None" = None) -> Tensor:
         mean, std = self.mean_std(obs)
-        return mean if greedy else mean + std * _draw(torch.randn, mean, generators, fill=0.0)
+        return mean if greedy else mean + std * draw(torch.randn, mean, generators, fill=0.0)
 
 
 def make_policy(observation_space: gym.Space, action_space: gym.Space, kind: str = "mlp",

@@ -7,7 +7,12 @@ EXTRAS := mujoco,box2d,video,report,sweeps,test
 ARGS   ?=
 EXP    ?=
 
-.PHONY: install train test test-no-tricks test-slow test-slurm bench reproduce clean
+# envpool (env.vectorization=envpool) is optional and large (~700 MB of env assets): CI installs it,
+# laptops need not; its tests skip without it.
+install-envpool: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS),envpool]"
+
+.PHONY: install install-envpool train test test-no-tricks test-slow test-slurm bench reproduce clean
 
 install: $(STAMP)
 

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .envs import VECTORIZATIONS
 from .errors import ConfigError
-from .scale_checks import check_scale_options, check_spaces
+from .scale_checks import check_envpool, check_scale_options, check_spaces
 from .settings import EnvSettings, RunSettings, TrainSettings, run_settings
 from .advantages import ADVANTAGES
 from .baselines import GROUP_ADVANTAGES
@@ -136,6 +136,7 @@ def _check_env(env: EnvSettings) -> None:
         _check_int("env.max_episode_steps", env.max_episode_steps, 1)
     if env.vectorization not in VECTORIZATIONS:
         raise ConfigError("env.vectorization", env.vectorization, ", ".join(VECTORIZATIONS))
+    check_envpool(env)
 
 
 def _check_train(train: TrainSettings, env_id: str) -> None:
@@ -202,8 +203,8 @@ def _seeds_each_copy(env: EnvSettings) -> bool:
     """Whether the run's vector env takes one reset seed per copy (``rlab.per_copy_seeds``)."""
     from .envs import make_vec_env, seeds_each_copy
 
-    if env.vectorization in ("sync", "async") or gym.spec(env.id).vector_entry_point is None:
-        return True  # built by make_vec_env as sync/async copies, which declare it
+    if env.vectorization in ("sync", "async", "envpool") or gym.spec(env.id).vector_entry_point is None:
+        return True  # built by make_vec_env as sync/async copies or envpool's, which declare it
     envs = make_vec_env(env.id, 1, env.max_episode_steps, env.vectorization, **(env.kwargs or {}))
     try:
         return seeds_each_copy(envs)

@@ -10,7 +10,8 @@ before anything is created. It reads the choices from the command line and from 
 defaults lists of the presets it selects (``hparams_search=optuna``, ``experiment=...``),
 without composing the config: composition is exactly what fails when a plugin is missing.
 
-:func:`check_report_extra` is the same check for ``rlab-report`` (the ``report`` extra).
+:func:`check_report_extra` is the same check for ``rlab-report`` (the ``report`` extra), and
+:func:`missing_modules` serves the config checks of the others (``env.vectorization=envpool``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CONFIG_PACKAGE = "reinforce_lab.conf"  # as reinforce_lab.config (not imported: 
 PRIMARY_CONFIG = "train"
 PLUGIN_GROUPS = ("hydra/launcher", "hydra/sweeper")
 REPORT_MODULES = ("matplotlib", "pandas", "rliable")  # pyproject.toml's `report` extra
+ENVPOOL_MODULES = ("envpool",)  # pyproject.toml's `envpool` extra (env.vectorization=envpool)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,11 @@ BUILT_IN = {"hydra/launcher": "basic", "hydra/sweeper": "basic"}
 def install_hint(extra: str) -> str:
     """The command that installs ``extra``."""
     return f"pip install 'reinforce-lab[{extra}]'"
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """Those of ``modules`` that cannot be imported (found, not imported: ``import envpool`` alone takes ~2 s)."""
+    return [m for m in modules if not _importable(m)]
 
 
 def plugin_for(group: str, option: str) -> Plugin | None:

@@ -75,7 +75,7 @@ class HorizonCollector:
                  generators: Sequence[torch.Generator] | None = None, device: torch.device | str = "cpu") -> None:
         if envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) != AutoresetMode.SAME_STEP:
             raise ValueError("algo.rollout=horizon needs env copies that reset in the same step; "
-                             "allowed: env.vectorization=sync, async")
+                             "allowed: env.vectorization=sync, async, envpool")
         self.envs, self.num_seeds = envs, int(num_seeds)
         self.envs_per_agent = envs.num_envs // self.num_seeds
         if horizon <= 0 or horizon % self.envs_per_agent:

@@ -1,4 +1,5 @@
-"""Checks of the options for locomotion-scale runs: rollouts, bootstraps, schedules, evaluation, policy features.
+"""Checks of the options for locomotion-scale runs: rollouts, bootstraps, schedules, evaluation, policy features,
+and the envpool backend (``env.vectorization=envpool``).
 
 Each refusal is one line naming the key, its value and what is allowed
 (:class:`~reinforce_lab.errors.ConfigError`), raised before anything is created.
@@ -6,6 +7,7 @@ Each refusal is one line naming the key, its value and what is allowed
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -16,7 +18,7 @@ from .errors import ConfigError
 from .lr_schedules import SCHEDULES
 from .objectives import NORMALIZE_BY
 from .policy_features import INITS
-from .settings import RunSettings
+from .settings import EnvSettings, RunSettings
 
 ROLLOUTS = ("episodes", "horizon")
 # Estimators that compare whole episodes of one batch (they need every episode from its start).
@@ -70,8 +72,28 @@ def _check_horizon(s: RunSettings) -> None:
         raise ConfigError("train.async_agents", True, "auto or false with algo.rollout=horizon (the agents step "
                           "together, every update the same size)")
     if s.env.vectorization == "native":
-        raise ConfigError("env.vectorization", "native", "auto, sync, async with algo.rollout=horizon (copies must "
-                          "reset in the same step, so that no step is lost)")
+        raise ConfigError("env.vectorization", "native", "auto, sync, async, envpool with algo.rollout=horizon "
+                          "(copies must reset in the same step, so that no step is lost)")
+
+
+def check_envpool(env: EnvSettings) -> None:
+    """``env.vectorization=envpool``: the extra is installed, envpool runs the task, and knows ``env.kwargs``."""
+    if env.vectorization != "envpool":
+        return
+    from .envs.envpool_env import unknown_options, unsupported
+    from .extras import ENVPOOL_MODULES, install_hint, missing_modules
+
+    if missing_modules(ENVPOOL_MODULES):
+        needs = " (it pins envpool 1.2.5: Python < 3.12)" if sys.version_info >= (3, 12) else ""
+        raise ConfigError("env.vectorization", "envpool", f"auto, sync, async, native, or envpool after installing "
+                          f"the envpool extra{needs}: {install_hint('envpool')}")
+    why = unsupported(str(env.id))
+    if why is not None:
+        raise ConfigError("env.vectorization", "envpool", why)
+    unknown = unknown_options(str(env.id), dict(env.kwargs or {}))
+    if unknown is not None:
+        key, allowed = unknown
+        raise ConfigError(f"env.kwargs.{key}", env.kwargs[key], f"{allowed} with env.vectorization=envpool")
 
 
 def _check_policy_features(policy: dict[str, Any]) -> None:

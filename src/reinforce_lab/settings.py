@@ -29,7 +29,7 @@ class EnvSettings:
     num_envs: int
     max_episode_steps: int | None
     target_return: float | None
-    vectorization: str  # auto | native | sync | async
+    vectorization: str  # auto | native | sync | async | envpool
     kwargs: dict[str, Any]
 
 

@@ -5,7 +5,8 @@ by default (that step returns the reset observation with reward 0 and ignores th
 action), which silently glues two episodes together if one is not careful. We use
 ``AutoresetMode.SAME_STEP``: the step that ends an episode returns the first observation
 of the next one, and the true final observation is in ``info["final_obs"]``. Every
-transition therefore belongs to exactly one episode.
+transition therefore belongs to exactly one episode. envpool's envs (``vectorization=envpool``,
+optional) auto-reset on the next step; :mod:`.envpool_env` presents them in the same-step form.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ClipToBounds(gym.ActionWrapper):
         return np.clip(action, self.env.action_space.low, self.env.action_space.high)
 
 
-VECTORIZATIONS = ("auto", "sync", "async", "native")
+VECTORIZATIONS = ("auto", "sync", "async", "native", "envpool")
 
 
 def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = None,
@@ -74,8 +75,9 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
         vectorization: ``native`` (the env's own numpy vector env, e.g. CartPole's: no
             per-copy Python loop), ``sync`` (copies in one process), ``async``
             (subprocesses, for expensive envs), or ``auto`` (native when the env has one
-            and needs no per-copy wrapper, else sync).
-        **kwargs: passed to ``gym.make``.
+            and needs no per-copy wrapper, else sync), or ``envpool`` (envpool's C++ vector
+            env, for the tasks of :data:`.envpool_env.TASKS`; the ``envpool`` extra).
+        **kwargs: passed to ``gym.make`` (to envpool with ``envpool``).
 
     Native vector envs may auto-reset on the next step (CartPole's do); the collector
     handles both modes exactly (see :mod:`reinforce_lab.rollout`). The sync/async envs
@@ -84,6 +86,8 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
     """
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"env.vectorization={vectorization!r}; allowed: {', '.join(VECTORIZATIONS)}")
+    if vectorization == "envpool":
+        return _envpool(env_id, num_envs, max_episode_steps, **kwargs)
     spec = gym.spec(env_id)
     if vectorization in ("auto", "native") and spec.vector_entry_point is not None:
         if max_episode_steps is not None:
@@ -101,6 +105,20 @@ def make_vec_env(env_id: str, num_envs: int, max_episode_steps: int | None = Non
         return declare(AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP), partial_reset=True,
                        per_copy_seeds=True)
     raise ValueError(f"env.vectorization={vectorization!r}; allowed: sync, async")
+
+
+def _envpool(env_id: str, num_envs: int, max_episode_steps: int | None, **kwargs: Any) -> VectorEnv:
+    """envpool's copies of ``env_id`` (:mod:`.envpool_env`); one line when envpool is not installed."""
+    from ..extras import install_hint
+
+    try:
+        import envpool  # noqa: F401 - the optional dependency itself
+    except ImportError as exc:
+        raise ValueError(f"env.vectorization=envpool needs the envpool extra ({exc.name} not installed): "
+                         f"{install_hint('envpool')}") from None
+    from .envpool_env import EnvpoolVectorEnv
+
+    return EnvpoolVectorEnv(env_id, num_envs, max_episode_steps, **kwargs)
 
 
 __all__ = ["VECTORIZATIONS", "make_env", "make_vec_env", "ShortCorridorEnv", "ShortCorridorVectorEnv", "SHORT_CORRIDOR_ID",

@@ -13,7 +13,9 @@ what it can do):
 
 :func:`reinforce_lab.envs.make_vec_env` declares both on the sync/async envs it builds;
 :class:`~reinforce_lab.envs.ShortCorridorVectorEnv` declares partial reset in its class
-``metadata``. A vector env built by hand can declare them with :func:`declare`.
+``metadata``; :class:`~reinforce_lab.envs.envpool_env.EnvpoolVectorEnv` declares per-copy seeds
+but no partial reset (envpool fixes seeds when a pool is made: reseeding one copy would restart
+all of them). A vector env built by hand can declare them with :func:`declare`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ from typing import Any
 import measure_fig13_1
 import measure_launchers
 import measure_mujoco
+import measure_peers
 import measure_rollout
+import measure_scaling
 import measure_slurm_startup
 import measure_startup
 import measure_time_to_solve
@@ -27,7 +29,8 @@ from common import HERE, Measurement, log, read_json, table
 MEASUREMENTS: dict[str, Measurement] = {m.part: m for m in (
     measure_time_to_solve.MEASUREMENT, measure_rollout.MEASUREMENT, measure_fig13_1.MEASUREMENT,
     measure_launchers.MEASUREMENT, measure_startup.MEASUREMENT,
-    measure_slurm_startup.MEASUREMENT, measure_mujoco.MEASUREMENT)}
+    measure_slurm_startup.MEASUREMENT, measure_mujoco.MEASUREMENT, measure_peers.MEASUREMENT,
+    measure_scaling.MEASUREMENT)}
 VERSIONS_SHOWN = ("torch", "gymnasium", "pytorch-lightning", "hydra-core", "omegaconf", "wandb", "numpy",
                   "hydra-joblib-launcher")
 

@@ -1,7 +1,8 @@
 """reinforce-lab benchmarks: one command, every measurement side by side, one results file.
 
-    make bench                      # full: about 15 minutes on 2 cores
-    make bench ARGS=--quick         # smoke version, about 3 minutes (results-quick.*)
+    make bench                      # full: about 35 minutes on 2 cores, (h) about 15 of them
+    make bench ARGS=--quick         # smoke version, about 5 minutes (results-quick.*)
+                                    # (the first run of (h) also builds benchmarks/.peers-venv: ~2 min)
     .venv/bin/python benchmarks/run.py --only a,e     # some parts only (merged into the results file)
     .venv/bin/python benchmarks/run.py --report-only  # measure nothing: results.md from results.json
 
@@ -18,6 +19,12 @@ Parts, one file each (see benchmarks/README.md for what each measures and why):
                                (skipped without an idle SLURM cluster)
   g  measure_mujoco.py         MuJoCo throughput (HalfCheetah-v5, InvertedPendulum-v5, 64 copies): raw
                                SyncVectorEnv, + bare policy, HorizonCollector, rlab-train end to end
+  h  measure_peers.py          time to solve CartPole-v1 vs the peers users would pick instead: Tianshou
+                               2.0.1's REINFORCE and SB3's A2C (rl-zoo settings) beside rlab-train's default
+                               job, seeds 0-4; the peers in their own venv benchmarks/.peers-venv, built on
+                               first use (skipped where it cannot be built)
+  i  measure_scaling.py        time per env step as train.num_seeds grows (1-1000 agents on the short
+                               corridor, 1-64 on CartPole-v1), and the figure scaling.png
 
 Each of them runs alone too (``.venv/bin/python benchmarks/measure_rollout.py --quick``): that is
 this driver with that part only. ``report.py`` writes ``results.md``; ``common.py`` holds what the
@@ -56,7 +63,7 @@ def build_parser(measurements: list[Measurement], standalone: bool) -> argparse.
                                      conflict_handler="resolve")
     parser.add_argument("--quick", action="store_true", help="smoke version, about 2-3 minutes")
     if not standalone:
-        parser.add_argument("--only", default=PARTS, help="parts to run, e.g. 'a,e' (default: all of abcdef)")
+        parser.add_argument("--only", default=PARTS, help=f"parts to run, e.g. 'a,e' (default: all of {PARTS})")
     for m in measurements:
         m.add_arguments(parser)
     parser.add_argument("--out", help="results file stem (default benchmarks/results; quick: benchmarks/results-quick)")

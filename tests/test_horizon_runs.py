@@ -34,6 +34,7 @@ def test_horizon_run_counts_every_step_and_keeps_statistics_in_the_checkpoint(tm
     run_dir, summary = train_in_process(tmp_path, [*PENDULUM, *HORIZON, "train.max_env_steps=640",
                                                     "train.num_seeds=2", "logger=none"])
     assert summary["status"] == "finished" and summary["env_steps"] == 2 * 640  # 10 updates × 64 × 2 agents
+    assert summary["simulated_env_steps"] == 2 * 640 and summary["kept_fraction"] == 1.0  # nothing thrown away
     rows = _rows(run_dir / "episodes.csv")
     assert rows and all(int(r["env_step"]) <= 640 for r in rows)
     for seed in ("0", "1"):  # the return of each whole episode, whatever updates it spanned

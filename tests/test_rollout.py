@@ -179,6 +179,26 @@ def _fields(batch):
     return [batch.obs, batch.actions, batch.rewards, batch.mask, batch.final_obs, batch.terminated, batch.lengths]
 
 
+@pytest.mark.parametrize("vectorization", ["native", "sync"])
+def test_simulated_steps_count_every_copy_step_kept_or_not(vectorization):
+    # Whole episodes with a per-copy quota: copies done with theirs keep stepping (and NEXT_STEP
+    # resets are steps too); simulated_steps counts all of them, the batch keeps the episodes'.
+    envs = make_vec_env("CartPole-v1", 4, vectorization=vectorization)
+    calls = []
+    step = envs.step
+    envs.step = lambda a: calls.append(len(a)) or step(a)
+    policy = make_policy(envs.single_observation_space, envs.single_action_space)
+    col = EpisodeCollector(envs, 8, seeds=0)
+    kept = sum(int(col.collect(policy).mask.sum()) for _ in range(3))
+    assert col.simulated_steps == sum(calls) == 4 * len(calls) and 0 < kept < col.simulated_steps
+    assert col.state_dict()["simulated_steps"] == col.simulated_steps
+    fresh = EpisodeCollector(envs, 8, seeds=0)
+    fresh.load_state_dict(col.state_dict())
+    assert fresh.simulated_steps == col.simulated_steps
+    fresh.load_state_dict({k: v for k, v in col.state_dict().items() if k != "simulated_steps"})
+    assert fresh.simulated_steps is None  # an older checkpoint: unknown, never a wrong fraction
+
+
 def test_lockstep_state_dict_round_trips():
     """collect, save, collect more; a fresh collector on fresh envs loading the state collects the same batch."""
     policy, collector = _collectors_on_fresh_envs(asynchronous=False)

@@ -35,6 +35,9 @@ def check_run(run_dir: Path, summary: dict, discrete: bool) -> None:
         assert key in on_disk
     last = [float(r["return"]) for r in rows][-100:]
     assert on_disk["final_return"] == pytest.approx(sum(last) / len(last))
+    # whole episodes with a per-copy quota throw steps away: how many is reported
+    assert on_disk["simulated_env_steps"] >= on_disk["env_steps"] > 0
+    assert on_disk["kept_fraction"] == round(on_disk["env_steps"] / on_disk["simulated_env_steps"], 4)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     records = wandb_records(on_disk["wandb_run_dir"])
     history = [r for r in records if r.get("type") == "history"]

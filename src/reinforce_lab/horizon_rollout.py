@@ -100,6 +100,11 @@ class HorizonCollector:
         """Drop the episodes in progress: the next ``collect`` resets every copy."""
         self._obs = None
 
+    @property
+    def simulated_steps(self) -> int:
+        """Env steps of every copy so far; each is kept (copies of stopped agents step too)."""
+        return self.rounds * self.envs.num_envs * self.steps_per_copy
+
     def state_dict(self) -> dict[str, Any]:
         """Counters and generator states. Env states cannot be saved: a resume resets the envs."""
         return {"rounds": self.rounds, "resets": self.resets, "active": self.active.tolist(),

@@ -8,12 +8,10 @@ finish), steps all copies together with one batched policy call per step, and la
 result out as padded ``[S, E, T]`` tensors: S agents (``train.num_seeds``) × E episodes
 × T steps. Agent ``s`` owns env copies ``s·N … s·N+N−1``.
 
-One stepping core serves both ways of sharing the envs between agents. Each agent runs
-*rounds*: a round gathers one batch (its quota of episodes) and starts with the env seeds
-of ``(copy seed, round)`` and a fresh block of the agent's random numbers.
+One stepping core serves both ways of sharing the envs between agents. Each agent runs *rounds*
+(one batch each), started with the env seeds of ``(copy seed, round)`` and fresh random numbers.
 
-- **Lockstep** (default): every active agent starts its round at each call, and the call
-  returns when all of them are complete.
+- **Lockstep** (default): every active agent starts its round at each call; it returns when all are complete.
 - **Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``):
   an agent starts its next round right after its own update, and ``collect`` returns once at
   least ``ready_fraction`` of the agents in flight have completed theirs (one agent whose
@@ -21,9 +19,9 @@ of ``(copy seed, round)`` and a fresh block of the agent's random numbers.
   on its own seed, round and generator; it needs copies that reset one by one
   (:func:`reinforce_lab.envs.supports_partial_reset`) and updates that leave the others be.
 
-Both gymnasium 1.x auto-reset modes are handled exactly: ``SAME_STEP`` (our wrapped sync
-envs; the final observation is in ``info["final_obs"]``) and ``NEXT_STEP`` (native numpy
-vector envs such as CartPole's: the reset step after an end belongs to no episode).
+Both gymnasium 1.x auto-reset modes are handled exactly: ``SAME_STEP`` (final observation in
+``info["final_obs"]``) and ``NEXT_STEP`` (native vector envs: the reset step belongs to no episode).
+Steps of copies past their quota are simulated but not kept (``simulated_steps`` counts them).
 """
 
 from __future__ import annotations
@@ -113,6 +111,7 @@ class EpisodeCollector:
             seeds = [seeds + i for i in range(envs.num_envs)]
         self._seeds = list(seeds) if seeds is not None else None
         self.rounds = 0  # lockstep rounds so far (part of the env seeds; saved in checkpoints)
+        self.simulated_steps: int | None = 0  # env steps of every copy, kept or not (None: unknown, old checkpoint)
         self.discrete = not np.issubdtype(envs.single_action_space.dtype, np.floating)
         mode = envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
@@ -164,8 +163,8 @@ class EpisodeCollector:
         With asynchronous agents this is every agent as of the start of its round in
         flight: after :meth:`load_state_dict` those episodes are run again, identically.
         """
-        return {"rounds": int(self.rounds), "agent_rounds": self.agent_rounds.tolist(),
-                "active": self.active.tolist(), "generator_states": self.generator_states()}
+        return {"rounds": int(self.rounds), "agent_rounds": self.agent_rounds.tolist(), "active": self.active.tolist(),
+                "generator_states": self.generator_states(), "simulated_steps": self.simulated_steps}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from :meth:`state_dict`'s ``state``; the next ``collect`` restarts every current round.
@@ -173,7 +172,7 @@ class EpisodeCollector:
         Missing keys (checkpoints of older versions) keep the defaults: round 0, every
         agent's round = ``rounds``, the active flags and generators as they are.
         """
-        self.rounds = int(state.get("rounds", 0))
+        self.rounds, self.simulated_steps = int(state.get("rounds", 0)), state.get("simulated_steps")
         self.agent_rounds[:] = np.asarray(state.get("agent_rounds", self.rounds), dtype=np.int64)
         self.restart()
         if "active" in state:
@@ -246,6 +245,8 @@ class EpisodeCollector:
         while in_flight.any() and complete.sum() < need:
             action, seen = self._act(policy, obs, in_flight & self.active)
             next_obs, reward, term, trunc, info = self.envs.step(policy.env_action(action))
+            if self.simulated_steps is not None:
+                self.simulated_steps += len(action)
             done = np.logical_or(term, trunc) & ~fl.resetting
             ended = done & (fl.done < quota)  # an episode that counts ended at this step
             fl.steps.append((seen, action, reward, term, ended))

@@ -51,6 +51,8 @@ class RunSummary:
     wall_s: float  # training time (fit), seconds
     process_wall_s: float | None = None  # the whole process up to this summary
     env_steps_per_s: float
+    simulated_env_steps: int | None = None  # every env step the vector env took, kept in a batch or not
+    kept_fraction: float | None = None  # env_steps / simulated_env_steps
     solved_at_episode: int | None
     target_return: float | None = None
     stop_reason: str | None = None

@@ -98,6 +98,9 @@ class TrainingSession:
             target_return=s.train.target_return, stop_reason=self._stop_reason(outcome), seed=s.seed, env_id=s.env.id,
             algo=s.algo.name, loss=s.loss.name, git_commit=git_commit(), wandb_run_dir=self.run_logger.wandb_dir,
             run_dir=str(self.run_dir), error=redact(outcome.error, self.secrets) if outcome.error else None)
+        simulated = getattr(self.module.collector, "simulated_steps", None)
+        if simulated:  # what the rollouts threw away (copies past their episode quota), where known
+            summary.simulated_env_steps, summary.kept_fraction = simulated, round(ledger.total_env_steps / simulated, 4)
         if ledger.num_agents > 1:
             summary.num_seeds, summary.agents = ledger.num_agents, agent_summaries(ledger)
         return RunSummary.from_dict(redact(summary.to_dict(), self.secrets))

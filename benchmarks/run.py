@@ -1,6 +1,6 @@
 """reinforce-lab benchmarks: one command, every measurement side by side, one results file.
 
-    make bench                      # full: about 35 minutes on 2 cores, (h) about 15 of them
+    make bench                      # full: about 40 minutes on 2 cores, (h) about 15 of them
     make bench ARGS=--quick         # smoke version, about 5 minutes (results-quick.*)
                                     # (the first run of (h) also builds benchmarks/.peers-venv: ~2 min)
     .venv/bin/python benchmarks/run.py --only a,e     # some parts only (merged into the results file)
@@ -17,8 +17,8 @@ Parts, one file each (see benchmarks/README.md for what each measures and why):
   e  measure_startup.py        per-job start-up cost and import times
   f  measure_slurm_startup.py  per-job start-up of a small submitit_slurm sweep vs the same jobs run directly
                                (skipped without an idle SLURM cluster)
-  g  measure_mujoco.py         MuJoCo throughput (HalfCheetah-v5, InvertedPendulum-v5, 64 copies): raw
-                               SyncVectorEnv, + bare policy, HorizonCollector, rlab-train end to end
+  g  measure_mujoco.py         MuJoCo throughput (HalfCheetah-v5, InvertedPendulum-v5, 64 copies), gymnasium's
+                               SyncVectorEnv and envpool: raw, + bare policy, HorizonCollector, rlab-train
   h  measure_peers.py          time to solve CartPole-v1 vs the peers users would pick instead: Tianshou
                                2.0.1's REINFORCE and SB3's A2C (rl-zoo settings) beside rlab-train's default
                                job, seeds 0-4; the peers in their own venv benchmarks/.peers-venv, built on

@@ -57,8 +57,14 @@ class ClipToBounds(gym.ActionWrapper):
     (:mod:`reinforce_lab.action_bounds`) scale its squashed actions to them.
     """
 
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        # Read once: each `self.env.action_space` walks the wrapper chain, and np.clip's own
+        # checks cost twice maximum∘minimum on these tiny arrays (the same values; a NaN stays NaN).
+        self._low, self._high = env.action_space.low, env.action_space.high
+
     def action(self, action: Any) -> Any:
-        return np.clip(action, self.env.action_space.low, self.env.action_space.high)
+        return np.minimum(np.maximum(action, self._low), self._high)
 
 
 VECTORIZATIONS = ("auto", "sync", "async", "native", "envpool")

@@ -8,6 +8,11 @@ sequential, θ and w move after every step, as in the book's boxed pseudocode.
 
 Both log the metrics of :meth:`~reinforce_lab.objectives.LossTerms.metrics`, computed at
 the θ and w the batch was sampled with, plus ``train/grad_norm`` of the applied direction.
+
+For ``policy=preferences`` the sequential loop runs in closed form, without autograd or
+per-step torch calls (:mod:`reinforce_lab.closed_form_rule`, S&B eq. 13.9): chosen automatically
+where it fits; ``loss.closed_form=false`` keeps the torch loop below. Same maths, other rounding
+(float32 runs differ from the torch loop in the last bits; see that module).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .advantages import ValueBaseline, standardise
+from .closed_form_rule import ClosedFormRule
 from .numerics import check_finite, grad_norm, per_agent_sq_norm
 from .objectives import Evaluation, PolicyGradientLoss
 from .rollout import EpisodeBatch
@@ -49,16 +55,20 @@ class UpdateRule:
         step_size: α_θ (``optimizer.lr``).
         baseline_step_size: α_w for the value function (required with one).
         sequential: apply the rule one step at a time in episode order (the book's pseudocode).
+        closed_form: sequential only: run the loop in closed form where it fits
+            (:class:`~reinforce_lab.closed_form_rule.ClosedFormRule`); false: always the torch loop.
     """
 
     def __init__(self, loss: PolicyGradientLoss, step_size: float, baseline_step_size: float | None = None,
-                 sequential: bool = False) -> None:
+                 sequential: bool = False, closed_form: bool = True) -> None:
         if loss.loss_form != "log_prob":
             raise ValueError("loss=update_rule is the rule of the log_prob form")
         if step_size is None or (loss.estimator.value_fn is not None and baseline_step_size is None):
             raise ValueError("loss=update_rule needs step_size (and baseline_step_size with a value function)")
         self.loss, self.step_size, self.baseline_step_size = loss, float(step_size), baseline_step_size
         self.sequential = bool(sequential)
+        self.closed_form = (ClosedFormRule(loss, self.step_size, baseline_step_size)
+                            if self.sequential and closed_form and ClosedFormRule.fits(loss) else None)
 
     def __call__(self, batch: EpisodeBatch) -> dict[str, float]:
         """Apply one update from ``batch`` in place; returns the metrics to log."""
@@ -91,6 +101,8 @@ class UpdateRule:
         once (tensors ``[S, ...]``); an agent whose episode is shorter gets a zero
         coefficient, i.e. no update, on the padded steps.
         """
+        if self.closed_form is not None:  # the same loop in numpy (policy=preferences)
+            return self._finish(*self.closed_form(batch))
         with torch.no_grad():  # the loss terms at the θ and w the batch was sampled with
             ev = self.loss.evaluate(batch)
             metrics = self.loss.terms(batch, ev).metrics()
@@ -103,6 +115,11 @@ class UpdateRule:
                 direction = self._actor_direction(batch, params, coefficient, e, t)
                 sq_norm += per_agent_sq_norm(direction, mask.shape[0])
                 ascend(params, direction, self.step_size)
+        return self._finish(metrics, sq_norm)
+
+    @staticmethod
+    def _finish(metrics: dict[str, float], sq_norm: Tensor) -> dict[str, float]:
+        """``train/grad_norm`` from the ``[S]`` squared norms of the applied directions, checked."""
         check_finite("gradient norm", float(sq_norm.sum()))  # (parameters are checked after every update too)
         metrics["train/grad_norm"] = float(sq_norm.sqrt().mean())
         return metrics

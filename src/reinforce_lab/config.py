@@ -93,6 +93,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("optimizer", _optimizer_name(cfg),
                           "sgd without momentum/weight_decay (loss=update_rule is the literal "
                           "rule θ ← θ + α·Ψ·∇ln π, i.e. plain SGD with step size optimizer.lr)")
+    if not isinstance(s.loss.closed_form, bool):
+        raise ConfigError("loss.closed_form", s.loss.closed_form, "true or false")
     if s.loss.sequential and s.loss.name != "update_rule":
         raise ConfigError("loss.sequential", True, f"false with loss={s.loss.name} (the book's per-step loop "
                           "is a form of loss=update_rule)")

@@ -6,6 +6,7 @@ corridor, which keeps a run from drifting to a deterministic policy that never r
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -35,6 +36,19 @@ def floor_probs(logits: Tensor, min_prob: float) -> Tensor:
         floored = torch.where(low, torch.full_like(p, min_prob), p * (1 - n_low * min_prob) / rest)
         shift = floored.log() - log_p
     return logits + shift
+
+
+def floor_probs_np(p: np.ndarray, min_prob: float) -> np.ndarray:
+    """:func:`floor_probs` on probabilities ``[..., n]`` in numpy: the floored π_ε itself.
+
+    The closed-form per-step rule (:mod:`reinforce_lab.softmax_score`) computes it once per
+    step for all agents; rows with no probability below ``min_prob`` are returned unchanged.
+    """
+    floor = p.dtype.type(min_prob)  # in p's dtype, as the torch version computes
+    low = p < floor
+    n_low = low.sum(-1, keepdims=True).astype(p.dtype)
+    rest = np.where(low, 0, p).sum(-1, keepdims=True)
+    return np.where(low, floor, np.where(n_low > 0, p * (1 - n_low * floor) / rest, p))
 
 
 def check_min_prob(min_prob: float, n_actions: int) -> float:

@@ -10,7 +10,7 @@ arguments from Hydra's ``instantiate`` and have their own signatures as schema.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
@@ -80,6 +80,7 @@ class LossSettings:
 
     name: str  # log_prob | cross_entropy | update_rule
     sequential: bool
+    closed_form: bool = True  # update_rule only: the per-step loop in numpy where it fits (closed_form_rule.py)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def section(cfg: DictConfig, key: str, cls: type[T]) -> T:
     are the user's and are left out of the settings.
     """
     node = OmegaConf.to_container(cfg[key], resolve=True)
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in fields(cls) if f.name in node or f.default is MISSING]  # type: ignore[arg-type]
     missing = [n for n in names if n not in node]
     if missing:
         raise ConfigError(f"{key}.{missing[0]}", "(missing)", f"a value (every {key} option sets it; see conf/{key}/)")

@@ -89,8 +89,8 @@ def _agents(cfg: DictConfig, s: RunSettings) -> tuple[Any, Any, Any, Any]:
     """The vector env (every agent's copies), the collector, the policy and v̂ of ``train.num_seeds`` agents."""
     from .builders import agent_generators, build_envs, build_policy, build_value_fn, env_seeds
     from .config import asynchronous_agents
+    from .corridor_rollout import collector_class
     from .horizon_rollout import HorizonCollector
-    from .rollout import EpisodeCollector
 
     seeds = s.seeds
     generators = agent_generators(seeds)
@@ -104,9 +104,10 @@ def _agents(cfg: DictConfig, s: RunSettings) -> tuple[Any, Any, Any, Any]:
     if horizon:  # fixed-horizon rollouts (algo.rollout=horizon): N env steps per update, episodes cut and bootstrapped
         return envs, HorizonCollector(envs, s.algo.horizon, env_seeds(seeds, envs_per_agent), len(seeds),
                                       generators), policy, value_fn
-    collector = EpisodeCollector(envs, s.algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
-                                 num_seeds=len(seeds), generators=generators,
-                                 asynchronous=asynchronous_agents(cfg, envs, len(seeds)), group_size=s.algo.group_size)
+    collector = collector_class(envs)(envs, s.algo.episodes_per_update, env_seeds(seeds, envs_per_agent),
+                                      num_seeds=len(seeds), generators=generators,
+                                      asynchronous=asynchronous_agents(cfg, envs, len(seeds)),
+                                      group_size=s.algo.group_size)
     return envs, collector, policy, value_fn
 
 
@@ -114,6 +115,7 @@ def _update_args(s: RunSettings, lr: float, baseline_lr: float) -> dict[str, Any
     a = s.algo
     return dict(gamma=a.gamma, gamma_t=a.gamma_t, normalize=a.normalize_returns, advantage=a.advantage,
                 entropy_coef=a.entropy_coef or 0.0, loss_form=s.loss.name, sequential=s.loss.sequential,
+                closed_form=s.loss.closed_form,
                 step_size=lr, baseline_step_size=baseline_lr, lambda_theta=a.lambda_theta, lambda_w=a.lambda_w,
                 group_size=a.group_size, bootstrap=a.bootstrap_choice, normalize_by=a.normalize_by)
 

@@ -40,7 +40,8 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
                  loss_form: str = "log_prob", sequential: bool = False, step_size: float | None = None,
                  baseline_step_size: float | None = None, lambda_theta: float | None = None,
                  lambda_w: float | None = None, group_size: int = 1, bootstrap: str = "none",
-                 normalize_by: str = "batch", running: ReturnStats | None = None) -> Update:
+                 normalize_by: str = "batch", running: ReturnStats | None = None,
+                 closed_form: bool = True) -> Update:
     """The update for the options of ``ReinforceModule(update=...)``.
 
     Args:
@@ -63,6 +64,8 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
             state) or ``return_mean`` (``running``'s mean of the returns).
         normalize_by: ``batch`` or ``running`` standardisation of Ψ.
         running: the run's running statistics (needed by ``return_mean`` and ``running``).
+        closed_form: ``loss.closed_form``: the sequential rule in closed form where it fits
+            (:mod:`reinforce_lab.closed_form_rule`).
     """
     if loss_form not in LOSS_FORMS:
         raise ValueError(f"loss={loss_form!r}; allowed: {', '.join(LOSS_FORMS)}")
@@ -82,7 +85,8 @@ def build_update(policy: Policy, value_fn: nn.Module | None = None, *, gamma: fl
         if not sequential:
             raise ValueError("eligibility traces need sequential=True (z is carried from step to step)")
         return Update(loss, TraceRule(loss, step_size, baseline_step_size, lambda_theta or 0.0, lambda_w or 0.0))
-    return Update(loss, UpdateRule(loss, step_size, baseline_step_size, sequential=sequential))
+    return Update(loss, UpdateRule(loss, step_size, baseline_step_size, sequential=sequential,
+                                   closed_form=closed_form))
 
 
 def bootstrap_tail(bootstrap: str, estimator: AdvantageEstimator,

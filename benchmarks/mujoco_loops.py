@@ -110,9 +110,10 @@ def _bare_steps(step: Callable[[np.ndarray], tuple[Any, ...]], policy: BareGauss
 
 
 # --------------------------------------------------------------------------- gymnasium SyncVectorEnv
-def raw_loop(env_id: str, n: int) -> Loop:
-    """(i) the sync vector env, random actions drawn from its action space every step."""
-    envs = make_vec_env(env_id, n, vectorization="sync")
+def raw_loop(env_id: str, n: int, vectorization: str = "sync") -> Loop:
+    """(i) the sync vector env, random actions drawn from its action space every step; with
+    ``vectorization="envpool"``, (i'') our envpool adapter: what its same-step resets cost."""
+    envs = make_vec_env(env_id, n, vectorization=vectorization)
     envs.reset(seed=0)
     envs.action_space.seed(0)
 
@@ -193,17 +194,8 @@ def envpool_raw_loop(env_id: str, n: int) -> Loop:
 
 
 def envpool_adapter_loop(env_id: str, n: int) -> Loop:
-    """(i'') our adapter ``make_vec_env(..., "envpool")``, random actions: what same-step resets cost."""
-    envs = make_vec_env(env_id, n, vectorization="envpool")
-    envs.reset(seed=0)
-    envs.action_space.seed(0)
-
-    def raw() -> tuple[int, int]:
-        for _ in range(STEPS_PER_CALL):
-            envs.step(envs.action_space.sample())
-        return STEPS_PER_CALL * n, STEPS_PER_CALL * n
-
-    return raw
+    """(i'') our adapter ``make_vec_env(..., "envpool")``, random actions (see :func:`raw_loop`)."""
+    return raw_loop(env_id, n, vectorization="envpool")
 
 
 def envpool_bare_loop(env_id: str, n: int) -> Loop:

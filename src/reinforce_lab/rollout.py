@@ -12,12 +12,11 @@ One stepping core serves both ways of sharing the envs between agents. Each agen
 (one batch each), started with the env seeds of ``(copy seed, round)`` and fresh random numbers.
 
 - **Lockstep** (default): every active agent starts its round at each call; it returns when all are complete.
-- **Agents that do not wait for each other** (``asynchronous=True``, for ``num_seeds > 1``):
-  an agent starts its next round right after its own update, and ``collect`` returns once at
-  least ``ready_fraction`` of the agents in flight have completed theirs (one agent whose
-  episodes grow long no longer holds the others back). An agent's episodes still depend only
-  on its own seed, round and generator; it needs copies that reset one by one
-  (:func:`reinforce_lab.envs.supports_partial_reset`) and updates that leave the others be.
+- **Agents that do not wait for each other** (``asynchronous=True``, ``num_seeds > 1``): an agent
+  starts its next round right after its own update; ``collect`` returns once ``ready_fraction``
+  of the agents in flight are complete (a slow agent no longer holds the others back). Episodes
+  still depend only on the agent's seed, round and generator; it needs copies that reset one by
+  one (:func:`reinforce_lab.envs.supports_partial_reset`).
 
 Both gymnasium 1.x auto-reset modes are handled exactly: ``SAME_STEP`` (final observation in
 ``info["final_obs"]``) and ``NEXT_STEP`` (native vector envs: the reset step belongs to no episode).
